@@ -1,0 +1,44 @@
+# The two commands of the README:
+#   make demo   installs penact into .venv/ and runs its main job on the embedded default data
+#   make test   installs penact into .venv/ and runs every test (nbdev_test, then pytest)
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := .venv
+BIN := $(VENV)/bin
+PY := python3
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-all bench export clean-nbs docs
+
+$(STAMP): settings.ini setup.py
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH python bench/vmf_sampler.py
+
+test: $(STAMP)
+	export PATH=$(abspath $(BIN)):$$PATH
+	nbdev_test --n_workers 2
+	python -m pytest tests/ -q
+
+test-all: $(STAMP)
+	export PATH=$(abspath $(BIN)):$$PATH
+	nbdev_test --n_workers 2 --flags "slow"
+	python -m pytest tests/ -q
+
+bench: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH python bench/vmf_sampler.py
+
+export: $(STAMP)
+	export PATH=$(abspath $(BIN)):$$PATH
+	nbdev_export && nbdev_clean && python .ci/readme.py
+
+docs: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH nbdev_docs
