@@ -8,6 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := python3
 STAMP := $(VENV)/.installed
+# the checkout's own penact first (also in a git worktree that shares another checkout's .venv)
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: install demo test test-all bench export clean-nbs docs
 
