@@ -146,40 +146,45 @@ def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype):
     b = k / (2 * kappa + torch.sqrt(4 * kappa * kappa + k * k))
     gamma_rows = (kappa * 0.8 > (d - 1) * (d - 3)) if d > 3 else torch.zeros_like(kappa, dtype=torch.bool)
     mode = 'gamma' if bool(gamma_rows.all()) else ('wood' if not bool(gamma_rows.any()) else 'mixed')
+    # per-row constants of Wood's test: log ratio = c1 (1 - 2 eps) / den + c0 - k log(den), den = 1 - (1 - b) eps
+    one_minus_b, c1, c0 = 1 - b, 2 * kappa * b / (1 + b), k * torch.log((1 + b) / 2)
 
-    def propose(z, r2, bb, kk, gam):
-        "(1 - w, sqrt(1 - w^2), accepted) for the proposals (z, r2 = chi2(d-1))"
+    def propose(z, r2, rows=slice(None)):
+        "(v, accepted) for proposals (z, r2 = chi2(d-1)): v = eps for Wood's rows, v = t = 1 - w for the Gamma rows"
         logu = torch.log(torch.rand_like(r2))
         if mode != 'gamma':
-            e = 0.5 * (1 + z / torch.sqrt(z * z + r2))
-            den = 1 - (1 - bb) * e
-            t_w, s_w = 2 * bb * e / den, 2 * torch.sqrt(bb * e * (1 - e)) / den
-            ok_w = kk * 2 * bb * (1 - 2 * e) / ((1 + bb) * den) + k * torch.log((1 + bb) / (2 * den)) >= logu
-            if mode == 'wood': return t_w, s_w, ok_w
-        t_g = r2 / (2 * kk)
-        ok_g = (t_g <= 2) & ((d - 3) / 2 * torch.log1p(-(t_g / 2).clamp_max(1)) >= logu)
-        s_g = torch.sqrt((t_g * (2 - t_g)).clamp_min(0))
-        if mode == 'gamma': return t_g, s_g, ok_g
-        return torch.where(gam, t_g, t_w), torch.where(gam, s_g, s_w), torch.where(gam, ok_g, ok_w)
+            e = 0.5 + 0.5 * z * torch.rsqrt(z * z + r2)
+            den = 1 - one_minus_b[rows] * e
+            ok_w = c1[rows] * (1 - 2 * e) / den + c0[rows] - k * torch.log(den) >= logu
+            if mode == 'wood': return e, ok_w
+        t = r2 / (2 * kappa[rows])
+        ok_g = (t <= 2) & ((d - 3) / 2 * torch.log1p(-(t / 2).clamp_max(1)) >= logu)
+        if mode == 'gamma': return t, ok_g
+        return torch.where(gamma_rows[rows], t, e), torch.where(gamma_rows[rows], ok_g, ok_w)
 
     gnorm = torch.linalg.vector_norm(normals[:, 1:], dim=-1).to(kappa.dtype)
-    t, sig, ok = propose(normals[:, 0].to(kappa.dtype), gnorm * gnorm, b, kappa, gamma_rows)
+    v, ok = propose(normals[:, 0].to(kappa.dtype), gnorm * gnorm)
     rows = (~ok).nonzero().squeeze(1)
     chi2 = Chi2(torch.tensor(float(k), dtype=kappa.dtype, device=kappa.device))
-    while rows.numel():  # redraw only the rejected rows; each keeps its direction g/||g||, independent of t
+    while rows.numel():  # redraw only the rejected rows; each keeps its direction g/||g||, independent of v
         shape = (rows.numel(), _PROPOSALS)
         if d <= 16:  # here a chi-square from d-1 normals costs less than a gamma variate
             fresh = torch.randn(shape + (d,), dtype=kappa.dtype, device=kappa.device)
             z, r2 = fresh[..., 0], torch.linalg.vector_norm(fresh[..., 1:], dim=-1) ** 2
         else:
             z, r2 = torch.randn(shape, dtype=kappa.dtype, device=kappa.device), chi2.sample(shape)
-        tt, ss, okk = propose(z, r2, b[rows, None], kappa[rows, None], gamma_rows[rows, None])
+        vv, okk = propose(z, r2, rows[:, None])
         hit = okk.any(1)
-        first = okk.to(torch.uint8).argmax(1, keepdim=True)
-        t[rows[hit]] = tt.gather(1, first).squeeze(1)[hit]
-        sig[rows[hit]] = ss.gather(1, first).squeeze(1)[hit]
+        v[rows[hit]] = vv.gather(1, okk.to(torch.uint8).argmax(1, keepdim=True)).squeeze(1)[hit]
         rows = rows[~hit]
-    return 1 - t, sig, normals, gnorm
+    # 1 - w and sqrt(1 - w^2) in forms without cancellation near w = 1
+    if mode != 'gamma':
+        den = 1 - one_minus_b * v
+        t_w, s_w = 2 * b * v / den, 2 * torch.sqrt(b * v * (1 - v)) / den
+        if mode == 'wood': return 1 - t_w, s_w, normals, gnorm
+    s_g = torch.sqrt((v * (2 - v)).clamp_min(0))
+    if mode == 'gamma': return 1 - v, s_g, normals, gnorm
+    return 1 - torch.where(gamma_rows, v, t_w), torch.where(gamma_rows, s_g, s_w), normals, gnorm
 
 # %% ../nbs/00_vmf.ipynb #a54a8901
 _GL_CACHE = {}
@@ -318,21 +323,27 @@ class VonMisesFisher(Distribution):
         return s, u / torch.linalg.vector_norm(u, dim=-1, keepdim=True)
 
     def rsample(self, sample_shape=torch.Size()):
-        shape = self._extended_shape(sample_shape)
-        d = self.dim
-        kappa = self.concentration.expand(shape[:-1]).reshape(-1)
+        sample_shape, d = torch.Size(sample_shape), self.dim
+        S, B = sample_shape.numel(), self.batch_shape.numel()
+        # rows are batch-major, (B, S): each batch entry's samples are contiguous, so one batched matrix product
+        # applies its reflection to all of them
+        kappa = self.concentration.reshape(B, 1).expand(B, S).reshape(-1)
         with torch.no_grad(): w, sig, x, gnorm = _sample_wv(kappa.detach(), d, self.loc.dtype)
         s, u = self._householder()
-        s = s.expand(shape[:-1] + (1,)).reshape(-1)
+        s, u = s.reshape(B, 1).expand(B, S).reshape(-1), u.reshape(B, 1, d)
         if kappa.requires_grad or self.loc.requires_grad:
             if kappa.requires_grad: w, sig = _ImplicitW.apply(kappa, w, sig, d)
-            x = torch.cat([(s * w)[:, None], x[:, 1:] * (sig / gnorm.clamp_min(1e-30))[:, None]], -1).view(shape)
-            return x - 2 * (x * u).sum(-1, keepdim=True) * u
-        x[:, 1:] *= (sig / gnorm.clamp_min(1e-30))[:, None]  # no gradient: reuse the buffer of normals in place
-        x[:, 0] = s * w
-        if u.dim() == 1: return x.addr_(x @ u, u, alpha=-2).view(shape)
-        x = x.view(shape)
-        return x.sub_(2 * torch.linalg.vecdot(x, u)[..., None] * u)
+            x = torch.cat([(s * w)[:, None], x[:, 1:] * (sig / gnorm.clamp_min(1e-30))[:, None]], -1).view(B, S, d)
+            x = x - 2 * (x * u).sum(-1, keepdim=True) * u
+        else:  # no gradient needed: work in place on the buffer of normals
+            x[:, 1:] *= (sig / gnorm.clamp_min(1e-30))[:, None]
+            x[:, 0] = s * w
+            x = x.view(B, S, d)
+            if B == 1: x[0].addr_(x[0] @ u[0, 0], u[0, 0], alpha=-2)
+            else: x.baddbmm_(torch.bmm(x, u.transpose(1, 2)), u, alpha=-2)
+        nb, ns = len(self.batch_shape), len(sample_shape)
+        x = x.view(self.batch_shape + sample_shape + (d,))
+        return x.permute(*range(nb, nb + ns), *range(nb), nb + ns).contiguous()
 
     def log_prob(self, value):
         if self._validate_args: _check_event(value, self.dim)
