@@ -151,6 +151,7 @@ d = { 'settings': { 'branch': 'main',
                             'penact.vmf._poly_mul': ('vmf.html#_poly_mul', 'penact/vmf.py'),
                             'penact.vmf._same_dim': ('vmf.html#_same_dim', 'penact/vmf.py'),
                             'penact.vmf._sample_wv': ('vmf.html#_sample_wv', 'penact/vmf.py'),
+                            'penact.vmf.concentration_from_mean_resultant': ('vmf.html#concentration_from_mean_resultant', 'penact/vmf.py'),
                             'penact.vmf.log_sphere_area': ('vmf.html#log_sphere_area', 'penact/vmf.py'),
                             'penact.vmf.log_vmf_normalizer': ('vmf.html#log_vmf_normalizer', 'penact/vmf.py'),
                             'penact.vmf.mean_resultant_length': ('vmf.html#mean_resultant_length', 'penact/vmf.py')}}}

@@ -12,8 +12,8 @@ from torch import Tensor
 from torch.distributions import Chi2, Distribution, constraints, register_kl
 
 # %% auto #0
-__all__ = ['unit_sphere', 'log_sphere_area', 'log_vmf_normalizer', 'mean_resultant_length', 'VonMisesFisher',
-           'HypersphericalUniform']
+__all__ = ['unit_sphere', 'log_sphere_area', 'log_vmf_normalizer', 'mean_resultant_length', 'concentration_from_mean_resultant',
+           'VonMisesFisher', 'HypersphericalUniform']
 
 # %% ../nbs/00_vmf.ipynb #b4b17782
 def log_sphere_area(
@@ -130,6 +130,34 @@ def mean_resultant_length(
     return _MeanResultantLength.apply(_as_kappa(kappa), d)
 
 # %% ../nbs/00_vmf.ipynb #9e42b603
+def concentration_from_mean_resultant(
+    r:Tensor|float, # mean resultant length(s), in [0, 1)
+    d:int, # ambient dimension, >= 2
+    rtol:float=1e-12, # stop when every step changes kappa by at most rtol (1 + kappa)
+    max_iter:int=200, # at most this many Newton/bisection steps
+)->Tensor: # kappa with A_d(kappa) = r, r's shape and dtype (float64 for a Python float)
+    "The inverse of `mean_resultant_length`: the maximum-likelihood vMF concentration for mean resultant length r"
+    _check_dim(d)
+    r = torch.as_tensor(r, dtype=torch.float64) if not torch.is_tensor(r) else r
+    r64 = r.detach().double()
+    ok = torch.isfinite(r64) & (r64 >= 0) & (r64 < 1)
+    if not bool(ok.all()): raise ValueError(f"r must lie in [0, 1) (a mean resultant length), found {r64[~ok].flatten()[:3].tolist()}")
+    k = r64 * (d - r64 * r64) / (1 - r64 * r64)
+    lo, hi = torch.zeros_like(k), torch.full_like(k, math.inf)
+    for _ in range(max_iter):
+        _, q = _bessel_g_q(d / 2 - 1, k)
+        a = k / q
+        f = a - r64
+        lo, hi = torch.where(f < 0, k, lo), torch.where(f > 0, k, hi)
+        newton = k - f / (1 - a * a - (d - 1) / q)
+        fallback = torch.where(torch.isinf(hi), 2 * k + 1, (lo + hi) / 2)
+        new = torch.where(f == 0, k, torch.where((newton > lo) & (newton < hi), newton, fallback))
+        done = bool(((new - k).abs() <= rtol * (1 + k)).all())
+        k = new
+        if done: break
+    return k.to(r.dtype if r.is_floating_point() else torch.float64)
+
+# %% ../nbs/00_vmf.ipynb #a54a8901
 _PROPOSALS = 2  # proposals per rejected row and round
 
 def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype):
@@ -186,7 +214,7 @@ def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype):
     if mode == 'gamma': return 1 - v, s_g, normals, gnorm
     return 1 - torch.where(gamma_rows, v, t_w), torch.where(gamma_rows, s_g, s_w), normals, gnorm
 
-# %% ../nbs/00_vmf.ipynb #a54a8901
+# %% ../nbs/00_vmf.ipynb #0e1e3e1e
 _GL_CACHE = {}
 def _gauss_legendre(n, device):
     "Gauss-Legendre nodes and weights on [-1, 1] by Golub-Welsch, float64, cached per device"
@@ -239,7 +267,7 @@ class _ImplicitW(torch.autograd.Function):
         grad = (-torch.sin(theta) * grad_w.double() + torch.cos(theta) * grad_sig.double()) * dtheta
         return grad.to(kappa.dtype), None, None, None
 
-# %% ../nbs/00_vmf.ipynb #0e1e3e1e
+# %% ../nbs/00_vmf.ipynb #18a073f9
 class _UnitSphere(constraints.Constraint):
     "Unit vectors in R^d (on the last axis), with a tolerance that suits the dtype"
     event_dim = 1
@@ -261,7 +289,7 @@ def _check_event(value, d):
         raise ValueError(f"value must have shape (..., {d}), got {tuple(value.shape)}")
     _check_on_sphere(value, 'value')
 
-# %% ../nbs/00_vmf.ipynb #57357ad8
+# %% ../nbs/00_vmf.ipynb #dc48af73
 class VonMisesFisher(Distribution):
     "The von Mises-Fisher distribution vMF(loc, concentration) on the unit sphere S^{d-1} in R^d"
     arg_constraints = {'loc': unit_sphere, 'concentration': constraints.nonnegative}
@@ -353,7 +381,7 @@ class VonMisesFisher(Distribution):
         k = self.concentration
         return -_LogNormalizer.apply(k, self.dim) - k * _MeanResultantLength.apply(k, self.dim)
 
-# %% ../nbs/00_vmf.ipynb #235062d6
+# %% ../nbs/00_vmf.ipynb #5aa684dd
 class HypersphericalUniform(Distribution):
     "The uniform distribution on the unit sphere S^{d-1} in R^d"
     arg_constraints = {}
