@@ -169,11 +169,13 @@ def _status(url):
     except urllib.error.HTTPError as e: return e.code
 
 
-def _screenshot(driver, path):
-    "The whole page (up to 12,000 px tall) as a PNG."
-    metrics = driver.execute_cdp_cmd('Page.getLayoutMetrics', {})
-    size = metrics.get('cssContentSize') or metrics['contentSize']
-    clip = {'x': 0, 'y': 0, 'width': size['width'], 'height': min(size['height'], 12000), 'scale': 1}
+def _screenshot(driver, path, clip=None):
+    "The whole page (up to 12,000 px tall), or the `clip` of it, as a PNG."
+    if clip is None:
+        metrics = driver.execute_cdp_cmd('Page.getLayoutMetrics', {})
+        size = metrics.get('cssContentSize') or metrics['contentSize']
+        clip = {'x': 0, 'y': 0, 'width': size['width'], 'height': min(size['height'], 12000)}
+    clip = dict(clip, scale=1)
     shot = driver.execute_cdp_cmd('Page.captureScreenshot', {'format': 'png', 'captureBeyondViewport': True, 'clip': clip})
     import base64
     path.write_bytes(base64.b64decode(shot['data']))
@@ -206,8 +208,14 @@ def test_every_page_in_a_browser(site, browser, tmp_path_factory, capsys):
         if page in ('index.html', 'vmf.html'):
             assert r['typeset'] > 0, f"{page}: no equation typeset"
             if page == 'vmf.html': assert loaded > 0, "vmf.html: no figure loaded"
-            path = _screenshot(browser, shots / page.replace('.html', '.png'))
-            with capsys.disabled(): print(f"\nscreenshot of {page}: {path}")
+            saved = [_screenshot(browser, shots / page.replace('.html', '.png'))]
+            figure = browser.execute_script(
+                "const i = [...document.querySelectorAll('img')].find(i => i.naturalWidth > 0); if (!i) return null;"
+                "const r = i.getBoundingClientRect();"
+                "return {x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height};")
+            if figure:
+                saved.append(_screenshot(browser, shots / page.replace('.html', '-figure.png'), figure))
+            with capsys.disabled(): print(''.join(f"\nscreenshot of {page}: {p}" for p in saved))
     for url, where in sorted(links.items()):
         target, _, fragment = urllib.parse.unquote(url[len(site):]).partition('#')
         target = target or 'index.html'
