@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # the checkout's own penact first (also in a git worktree that shares another checkout's .venv)
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: install demo test test-all bench export clean-nbs docs
+.PHONY: install demo test test-all bench export clean-nbs docs docs-offline
 
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,5 +42,9 @@ export: $(STAMP)
 	export PATH=$(abspath $(BIN)):$$PATH
 	nbdev_export && nbdev_clean && python .ci/readme.py
 
+# the site with Quarto (GitHub's deploy workflow); docs-offline builds the same pages into docs/ without it
 docs: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH nbdev_docs
+
+docs-offline: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH python .ci/docs.py
