@@ -87,7 +87,7 @@ def test_every_notebook_has_a_page_in_the_sidebar():
 
 def _chromium():
     "Debian's chromium and its driver, or a skip (a failure under CI, whose .ci/run installs them)."
-    browser = shutil.which('chromium') or shutil.which('chromium-browser')
+    browser = shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
     driver = shutil.which('chromedriver')
     if browser and driver: return browser, driver
     why = "Debian's chromium and chromium-driver are not installed (apt-get install -y chromium chromium-driver)"
