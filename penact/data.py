@@ -12,7 +12,7 @@ from torch import Tensor
 import torchvision
 from fastai.data.core import DataLoaders
 from fastai.data.external import fastai_path
-from fastai.torch_core import TensorImage, TensorCategory
+from fastai.torch_core import TensorImage, TensorCategory, default_device
 from fastai.vision.core import cifar_stats
 from fastai.data.transforms import Normalize
 from fasttransform import Transform
@@ -141,11 +141,20 @@ def cifar_dls(
     def tensors(ds): return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)
     (xt, yt), (xv, yv) = tensors(train), tensors(test)
     idx = _subset(len(xt), n_train, seed)
-    tfms = ([PadCropFlip()] if augment else []) + ([Normalize.from_stats(*cifar_stats)] if normalize else [])
-    return DataLoaders.from_dsets(TensorImages(xt[idx], yt[idx], 0), TensorImages(xv, yv, 1), bs=bs,
+    return _image_dls(xt[idx], yt[idx], xv, yv, bs, augment, cifar_stats if normalize else None, num_workers, device)
+
+def _image_dls(xt, yt, xv, yv, bs, augment, stats, num_workers, device):
+    "DataLoaders of uint8 image tensors, with PadCropFlip on training batches and Normalize by `stats` on the batches' device"
+    device = default_device() if device is None else torch.device(device)
+    tfms = [PadCropFlip()] if augment else []
+    if stats is not None:
+        norm = Normalize.from_stats(*stats, cuda=False)
+        norm.mean, norm.std = norm.mean.to(device), norm.std.to(device)
+        tfms.append(norm)
+    return DataLoaders.from_dsets(TensorImages(xt, yt, 0), TensorImages(xv, yv, 1), bs=bs,
                                   num_workers=num_workers, device=device, after_batch=tfms)
 
-# %% ../nbs/01a_data.ipynb #b7b6e5b5
+# %% ../nbs/01a_data.ipynb #4737a2c4
 def digits_dls(
     bs:int=64, # batch size
     valid_pct:float=0.2, # fraction of the 1,797 images held out for validation, in (0, 1)

@@ -4,14 +4,19 @@
 
 # %% ../nbs/01_prior.ipynb #158c0d07
 from __future__ import annotations
+import math
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
+from fastai.callback.hook import Hook
+from fastprogress.fastprogress import progress_bar
 
-from .vmf import VonMisesFisher
+from .vmf import VonMisesFisher, mean_resultant_length, concentration_from_mean_resultant
 
 # %% auto #0
-__all__ = ['VMFPrior', 'last_linear']
+__all__ = ['VMFPrior', 'last_linear', 'penultimate', 'VMFFit', 'fit_kappa', 'activation_summary', 'normalized_accuracy']
 
 # %% ../nbs/01_prior.ipynb #cd317593
 class VMFPrior(nn.Module):
@@ -113,7 +118,8 @@ class VMFPrior(nn.Module):
                       n_samples:int=100, # M, synthesised activations per class
                       tau:float=1., # softmax temperature, > 0
                       seed:int|None=0, # seed for the samples (None: the global RNG), so that every process gets the same matrix
-                      max_elements:int=2**24)->Tensor: # memory bound: samples and logits per chunk of classes
+                      max_elements:int=2**24, # memory bound: about this many floats of samples and of logits per chunk of classes
+                     )->Tensor: # P, shape (C, C), rows sum to 1
         "The C x C row-stochastic class-target matrix of SPEC Eq. 7, from the head alone"
         if head is None: weight, bias = self.weight, self.bias
         else:
@@ -142,3 +148,164 @@ def last_linear(model:nn.Module)->nn.Linear:
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not linears: raise ValueError(f"{type(model).__name__} has no nn.Linear layer to read class prototypes from")
     return linears[-1]
+
+# %% ../nbs/01_prior.ipynb #9ae8a1b2
+def _model_of(model_or_learner):
+    "The nn.Module of a model or of a fastai Learner"
+    model = getattr(model_or_learner, 'model', model_or_learner)
+    if not isinstance(model, nn.Module): raise TypeError(f"expected an nn.Module or a fastai Learner, got {type(model_or_learner).__name__}")
+    return model
+
+def _collect(model, dl, outputs=False, progress=False):
+    "Penultimate activations (the input of the last Linear), labels and optionally the model's outputs, over `dl`"
+    head = last_linear(model)
+    params = next(model.parameters(), None)
+    modes = {m: m.training for m in model.modules()}
+    zs, ys, outs = [], [], []
+    model.eval()
+    try:
+        with torch.no_grad(), Hook(head, lambda m, i, o: i[0]) as hook:
+            for batch in progress_bar(dl, leave=False, display=progress):
+                if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+                    raise ValueError("dl must yield batches (inputs..., labels)")
+                *xs, y = batch
+                if params is not None: xs = [x.to(params.device) for x in xs]
+                out = model(*xs)
+                zs.append(hook.stored.as_subclass(Tensor))
+                ys.append(torch.as_tensor(y).as_subclass(Tensor).to(zs[-1].device))
+                if outputs: outs.append(out.as_subclass(Tensor))
+    finally:
+        for m, mode in modes.items(): m.training = mode
+    if not zs: raise ValueError("dl yielded no batches")
+    return torch.cat(zs), torch.cat(ys), (torch.cat(outs) if outputs else None)
+
+def penultimate(
+    model_or_learner, # a classifier (its last nn.Linear is the head) or a fastai Learner
+    dl=None, # batches (inputs..., labels); default: the Learner's validation DataLoader
+    progress:bool=False, # show a progress bar
+)->tuple[Tensor, Tensor]: # activations (n, d) on the model's device, labels (n,)
+    "The penultimate activations (the input of the last `nn.Linear`) and labels over `dl`, in eval mode, without gradients"
+    model = _model_of(model_or_learner)
+    if dl is None:
+        if not hasattr(model_or_learner, 'dls'): raise ValueError("dl is required unless a fastai Learner is given")
+        dl = model_or_learner.dls.valid
+    z, y, _ = _collect(model, dl, progress=progress)
+    return z, y
+
+# %% ../nbs/01_prior.ipynb #898b8c00
+class VMFFit(NamedTuple):
+    "Maximum-likelihood vMF fit per class of unit-normalised activations"
+    kappa: Tensor # (C,) concentration of each class
+    pooled: Tensor # () one concentration shared by all classes, each with its own mean direction
+    mean_direction: Tensor # (C, d) mean direction of each class (the given `loc` when fixed)
+    rbar: Tensor # (C,) mean resultant length of each class (mean cosine to `loc` when fixed)
+    counts: Tensor # (C,) activations per class
+
+def _check_labels(labels, n, n_classes=None):
+    "labels as a long tensor of shape (n,), in [0, n_classes)"
+    labels = torch.as_tensor(labels)
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class indices, got {labels.dtype}")
+    if labels.shape != (n,): raise ValueError(f"labels must have shape ({n},) to match the activations, got {tuple(labels.shape)}")
+    if labels.numel() and labels.min() < 0: raise ValueError(f"labels must be >= 0, found {labels.min().item()}")
+    if n_classes is not None and labels.numel() and labels.max() >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes - 1}], found {labels.max().item()}")
+    return labels.long()
+
+def _unit_rows(z, name):
+    "Rows of z projected on the sphere, float64; an error for zero or non-finite rows"
+    if not torch.is_tensor(z) or z.dim() != 2 or z.shape[1] < 2: raise ValueError(f"{name} must be a tensor of shape (n, d) with d >= 2, got {getattr(z, 'shape', z)!r}")
+    z = z.detach().double()
+    if not torch.isfinite(z).all(): raise ValueError(f"{name} has non-finite entries")
+    zero = (torch.linalg.vector_norm(z, dim=1) == 0).nonzero().flatten().tolist()
+    if zero: raise ValueError(f"{name} has zero rows {zero[:10]}: their direction is undefined")
+    return F.normalize(z, dim=1)
+
+def fit_kappa(
+    z:Tensor, # activations, shape (n, d); only their directions z/|z| count
+    labels:Tensor, # class of each activation, shape (n,), integers in [0, n_classes)
+    n_classes:int|None=None, # number of classes C (default: labels.max() + 1); every class needs >= 2 activations
+    loc:Tensor|None=None, # fixed mean directions, shape (C, d), e.g. a head's weight (default: fit them too)
+)->VMFFit: # estimates in z's floating dtype
+    "Maximum-likelihood vMF concentration per class and pooled over classes, of the directions of `z`"
+    zbar = _unit_rows(z, 'z')
+    n, d = zbar.shape
+    labels = _check_labels(labels, n, n_classes).to(zbar.device)
+    C = int(labels.max()) + 1 if n_classes is None else int(n_classes)
+    counts = torch.bincount(labels, minlength=C)
+    few = (counts < 2).nonzero().flatten().tolist()
+    if few: raise ValueError(f"classes {few[:10]} have fewer than 2 activations: their concentration cannot be estimated")
+    sums = torch.zeros(C, d, dtype=zbar.dtype, device=zbar.device).index_add_(0, labels, zbar)
+    if loc is None:
+        length = torch.linalg.vector_norm(sums, dim=1)
+        mean_direction = sums / length[:, None]
+    else:
+        if loc.shape != (C, d): raise ValueError(f"loc must have shape ({C}, {d}) (classes, width of z), got {tuple(loc.shape)}")
+        zero = (torch.linalg.vector_norm(loc.detach(), dim=1) == 0).nonzero().flatten().tolist()
+        if zero: raise ValueError(f"loc rows of classes {zero} are zero vectors: their direction is undefined")
+        mean_direction = F.normalize(loc.detach().to(sums), dim=1)
+        length = (sums * mean_direction).sum(1)
+    rbar = (length / counts).clamp(0, 1)
+    pooled = (length.sum() / n).clamp(0, 1)
+    dtype = z.dtype if z.is_floating_point() else torch.get_default_dtype()
+    return VMFFit(concentration_from_mean_resultant(rbar, d).to(dtype), concentration_from_mean_resultant(pooled, d).to(dtype),
+                  mean_direction.to(dtype), rbar.to(dtype), counts)
+
+# %% ../nbs/01_prior.ipynb #665eb602
+def _head_of(head):
+    "An nn.Linear head: `head` itself, or the last nn.Linear of a model or a Learner's model"
+    if isinstance(head, nn.Linear): return head
+    return last_linear(_model_of(head))
+
+def _prototypes(weight):
+    "The unit rows of a head's weight; an error naming dead (zero) classes"
+    dead = (torch.linalg.vector_norm(weight, dim=1) == 0).nonzero().flatten().tolist()
+    if dead: raise ValueError(f"the prototypes of classes {dead} are zero vectors (dead classes): their direction is undefined")
+    return F.normalize(weight, dim=1)
+
+def activation_summary(
+    z:Tensor, # penultimate activations, shape (n, d)
+    labels:Tensor, # their classes, shape (n,)
+    head, # the classifier's head: an nn.Linear with weight (C, d), or a model or Learner whose last nn.Linear it is
+)->dict: # plain floats and lists, ready for JSON
+    "Norms, fitted concentrations, prototype alignment and GD-pair agreement of activations against a head"
+    head = _head_of(head)
+    weight = head.weight.detach()
+    if z.dim() != 2 or z.shape[1] != weight.shape[1]:
+        raise ValueError(f"z has shape {tuple(z.shape)}, but the head expects activations of width d={weight.shape[1]}")
+    C = weight.shape[0]
+    labels = _check_labels(labels, len(z), C).to(z.device)
+    protos = _prototypes(weight).to(z.device, torch.float64)
+    fit = fit_kappa(z, labels, C)
+    at_protos = fit_kappa(z, labels, C, loc=protos)
+    norms = torch.linalg.vector_norm(z.detach().double(), dim=1)
+    logits = F.linear(z.detach(), weight.to(z), None if head.bias is None else head.bias.detach().to(z))
+    cos_pred = (F.normalize(z.detach().double(), dim=1) @ protos.T).argmax(1)
+    def floats(t): return [float(v) for v in t]
+    return dict(n=len(z), d=z.shape[1], n_classes=C,
+                radius=float(norms.mean()), radius_per_class=floats(torch.zeros(C, dtype=torch.float64, device=z.device).index_add_(0, labels, norms) / fit.counts),
+                kappa_per_class=floats(fit.kappa), kappa_pooled=float(fit.pooled),
+                kappa_at_prototypes_per_class=floats(at_protos.kappa), kappa_at_prototypes=float(at_protos.pooled),
+                cosine_to_prototype=floats((fit.mean_direction.double() * protos).sum(1)),
+                gd_agreement=float((cos_pred == logits.argmax(1)).double().mean()),
+                accuracy=float((logits.argmax(1) == labels).double().mean()),
+                normalized_accuracy=float((cos_pred == labels).double().mean()))
+
+# %% ../nbs/01_prior.ipynb #d1f2fcf4
+def normalized_accuracy(
+    model_or_learner, # a classifier whose last nn.Linear is its head, or a fastai Learner
+    dl=None, # batches (inputs..., labels); default: the Learner's validation DataLoader
+    progress:bool=False, # show a progress bar
+)->dict: # {'original': top-1 accuracy of the logits, 'normalized': top-1 accuracy of the cosine logits, 'n': examples}
+    "Top-1 accuracy with the model's logits and with cosine logits (activations and class prototypes normalised)"
+    model = _model_of(model_or_learner)
+    if dl is None:
+        if not hasattr(model_or_learner, 'dls'): raise ValueError("dl is required unless a fastai Learner is given")
+        dl = model_or_learner.dls.valid
+    protos = _prototypes(last_linear(model).weight.detach())
+    z, y, out = _collect(model, dl, outputs=True, progress=progress)
+    C = protos.shape[0]
+    if out.dim() != 2 or out.shape[1] != C: raise ValueError(f"the model's outputs have shape {tuple(out.shape)}, expected (n, {C}) logits")
+    y = _check_labels(y, len(y), C)
+    cosine = F.normalize(z, dim=1) @ protos.to(z).T
+    return dict(original=float((out.argmax(1) == y).double().mean()), normalized=float((cosine.argmax(1) == y).double().mean()), n=len(y))

@@ -131,17 +131,19 @@ def mean_resultant_length(
 
 # %% ../nbs/00_vmf.ipynb #9e42b603
 def concentration_from_mean_resultant(
-    r:Tensor|float, # mean resultant length(s), in [0, 1)
+    r:Tensor|float, # mean resultant length(s), in [0, 1]
     d:int, # ambient dimension, >= 2
     rtol:float=1e-12, # stop when every step changes kappa by at most rtol (1 + kappa)
     max_iter:int=200, # at most this many Newton/bisection steps
-)->Tensor: # kappa with A_d(kappa) = r, r's shape and dtype (float64 for a Python float)
+)->Tensor: # kappa with A_d(kappa) = r, r's shape and dtype (float64 for a Python float); inf where r = 1
     "The inverse of `mean_resultant_length`: the maximum-likelihood vMF concentration for mean resultant length r"
     _check_dim(d)
     r = torch.as_tensor(r, dtype=torch.float64) if not torch.is_tensor(r) else r
     r64 = r.detach().double()
-    ok = torch.isfinite(r64) & (r64 >= 0) & (r64 < 1)
-    if not bool(ok.all()): raise ValueError(f"r must lie in [0, 1) (a mean resultant length), found {r64[~ok].flatten()[:3].tolist()}")
+    ok = torch.isfinite(r64) & (r64 >= 0) & (r64 <= 1)
+    if not bool(ok.all()): raise ValueError(f"r must lie in [0, 1] (a mean resultant length), found {r64[~ok].flatten()[:3].tolist()}")
+    one = r64 == 1  # all vectors equal: the likelihood grows without bound in kappa
+    r64 = torch.where(one, torch.zeros_like(r64), r64)
     k = r64 * (d - r64 * r64) / (1 - r64 * r64)
     lo, hi = torch.zeros_like(k), torch.full_like(k, math.inf)
     for _ in range(max_iter):
@@ -155,7 +157,7 @@ def concentration_from_mean_resultant(
         done = bool(((new - k).abs() <= rtol * (1 + k)).all())
         k = new
         if done: break
-    return k.to(r.dtype if r.is_floating_point() else torch.float64)
+    return torch.where(one, math.inf, k).to(r.dtype if r.is_floating_point() else torch.float64)
 
 # %% ../nbs/00_vmf.ipynb #a54a8901
 _PROPOSALS = 2  # proposals per rejected row and round
