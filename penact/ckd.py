@@ -4,23 +4,37 @@
 
 # %% ../nbs/02_ckd.ipynb #8f238ac7
 from __future__ import annotations
-import math
+import json, math, time
+from functools import partial
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
-from fastcore.basics import store_attr, patch
+from fastcore.basics import patch
+from fastcore.imports import IN_NOTEBOOK
 from fastcore.meta import delegates
+from fastcore.script import call_parse
 from fastai.callback.core import Callback
+from fastai.callback.schedule import ParamScheduler
+from fastai.data.core import DataLoaders
+from fastai.data.transforms import Normalize
 from fastai.learner import Learner, Metric
-from fastai.torch_core import find_bs, one_param
+from fastai.losses import CrossEntropyLossFlat
+from fastai.metrics import accuracy
+from fastai.optimizer import SGD
+from fastai.torch_core import find_bs, num_distrib, one_param, rank_distrib, set_seed
+from fastai.vision.core import cifar_stats
 
 from .prior import VMFPrior, last_linear
 from .vmf import mean_resultant_length
+from .data import TensorImages, PadCropFlip, cifar_dls
+from .models.wrn import wrn_16_2, wrn_40_2
+from .shifts import shift as make_shift
 
 # %% auto #0
-__all__ = ['DistillLoss', 'LossTerm', 'CKDCallback', 'KDCallback', 'teacher_head', 'ckd_learner', 'kappa_from_cosine',
-           'vmf_stats']
+__all__ = ['PUBLISHED', 'METHODS', 'TABLE2', 'TABLE3', 'DistillLoss', 'LossTerm', 'CKDCallback', 'KDCallback', 'teacher_head',
+           'ckd_learner', 'kappa_from_cosine', 'vmf_stats', 'step_schedule', 'ckd_cifar100']
 
 # %% ../nbs/02_ckd.ipynb #f08f7a16
 def _check_weight(v, name, allow_none=False):
@@ -310,15 +324,142 @@ def vmf_stats(
     "Mean activation norm (radius), mean cosine to the class prototype and the moment estimate of kappa"
     head = teacher_head(model)
     feats, labels = [], []
-    h = head.register_forward_hook(lambda m, inp, out: feats.append(inp[0].detach().float()))
+    h = head.register_forward_hook(lambda m, inp, out: feats.append(inp[0].detach().float().as_subclass(Tensor)))
     training = model.training
     model.eval()
     try:
         for i, (x, y) in enumerate(dl):
             if max_batches is not None and i >= max_batches: break
-            model(x); labels.append(y)
+            model(x); labels.append(torch.as_tensor(y).as_subclass(Tensor))
     finally:
         h.remove(); model.train(training)
     z, y = torch.cat(feats), torch.cat(labels).to(feats[0].device)
     cos = (F.normalize(z, dim=-1) * F.normalize(head.weight.detach().float(), dim=-1)[y]).sum(-1).mean().item()
     return dict(radius=z.norm(dim=-1).mean().item(), cos=cos, kappa=kappa_from_cosine(cos, z.shape[-1]))
+
+# %% ../nbs/02_ckd.ipynb #5e85a03e
+PUBLISHED = {  # CRD paper (Tian et al. 2020), Table 1, WRN-40-2 -> WRN-16-2 on CIFAR-100: top-1 test accuracy (%)
+    'Teacher (WRN-40-2)': 75.61, 'Student (WRN-16-2)': 73.26, 'KD': 74.92, 'FitNet': 73.58, 'AT': 74.08,
+    'SP': 73.83, 'VID': 74.11, 'RKD': 73.35, 'CRD': 75.48}
+METHODS = ('Label', 'KD', 'CKD', 'CKD+KD')
+TABLE2 = [(m, 'none', 0.) for m in METHODS]
+TABLE3 = [(m, k, l) for m in ('Label', 'KD', 'CKD') for k, l in
+          [('photometric', d) for d in (0.2, 0.4, 0.6, 0.8, 1.0)] + [('downsample', r) for r in (0.75, 0.5, 0.25)]]
+
+def step_schedule(lr:float, # initial learning rate
+                  milestones:list, # fractions of training after which the rate is divided by 10
+                 ):
+    "lr, divided by 10 at each milestone: a fastai schedule function of the training fraction pos in [0, 1]"
+    def _f(pos): return lr * 0.1 ** sum(pos >= m - 1e-9 for m in milestones)
+    return _f
+
+def _synthetic_dls(bs, seed):
+    g = torch.Generator().manual_seed(seed)
+    def ds(split): return TensorImages(torch.randint(0, 256, (2 * bs, 3, 32, 32), dtype=torch.uint8, generator=g),
+                                       torch.randint(0, 100, (2 * bs,), generator=g), split)
+    return DataLoaders.from_dsets(ds(0), ds(1), bs=bs, after_batch=[PadCropFlip(), Normalize.from_stats(*cifar_stats)])
+
+def _dls(root, bs, synthetic, seed):
+    if synthetic: return _synthetic_dls(bs, seed)
+    return cifar_dls('cifar100', root or None, bs=bs, augment=True, normalize=True)
+
+def _fit(learn, epochs, lr, fractions, fp16):
+    if fp16: learn.to_fp16()
+    cbs = [ParamScheduler({'lr': step_schedule(lr, fractions)})]
+    if num_distrib() > 1:
+        from fastai.distributed import distrib_ctx   # needs accelerate, only for multi-GPU runs
+        with learn.distrib_ctx(): learn.fit(epochs, lr, cbs=cbs)
+    else: learn.fit(epochs, lr, cbs=cbs)
+    accs = [dict(zip(learn.recorder.metric_names[1:], v))['accuracy'] for v in learn.recorder.values]
+    return 100 * float(accs[-1]), 100 * float(max(accs))
+
+def _learner(dls, model, wd):
+    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy,
+                   opt_func=partial(SGD, mom=0.9, decouple_wd=False), wd=wd, wd_bn_bias=True, train_bn=True)
+
+def _record(out, rec):
+    if rank_distrib() != 0: return
+    out = Path(out)
+    recs = json.loads(out.read_text()) if out.exists() else []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(recs + [rec], indent=1))
+
+def _done(out):
+    out = Path(out)
+    if not out.exists(): return set()
+    return {(r['method'], r['shift'], float(r['level']), r['seed'], r['epochs'], r['synthetic']) for r in json.loads(out.read_text())}
+
+# %% ../nbs/02_ckd.ipynb #00074739
+def ckd_cifar100(
+    runs:str='all', # 'all', 'table2' (Label, KD, CKD, CKD+KD on clean data), 'table3' (the shift grid), 'teacher', or 'one'
+    method:str='CKD', # with runs='one': 'Label', 'KD', 'CKD' or 'CKD+KD'
+    shift:str='none', # with runs='one': 'none', 'photometric' or 'downsample'
+    level:float=0., # with runs='one': delta of the photometric shift or rate of the downsampling
+    teacher:str='models/wrn_40_2_cifar100.pth', # the teacher's weights: loaded if the file exists, else trained (Label, clean) and saved there
+    out:str='results/ckd_cifar100.json', # results file: a JSON list, one record per run; runs already in it are skipped
+    root:str='', # data root holding cifar-100-python/ ('': `penact.data.data_root()`)
+    epochs:int=240, # epochs of every training (the protocol: 240)
+    milestones:str='', # comma-separated epochs after which the learning rate is divided by 10; '': 150,180,210 scaled to `epochs`
+    lr:float=0.05, # initial learning rate of SGD
+    wd:float=5e-4, # weight decay (an L2 term on every parameter)
+    bs:int=64, # total batch size, split over the processes of a distributed run
+    tau:float=4., # temperature of KD and CKD
+    alpha:float=0.9, # weight of the distillation term (CKD's, or KD's for 'KD')
+    beta:float=0.9, # weight of the KD term of 'CKD+KD'
+    gamma:float=0.1, # weight of the CE term of the distillation runs
+    radius:float=80., # r of the prior (the paper: 80); 0: the teacher's mean activation norm
+    kappa:float=0., # kappa of the prior; 0: the moment estimate from the teacher's clean training activations
+    n_samples:int=1000, # M, synthesised activations per class for the class targets
+    seeds:str='0', # comma-separated seeds; each run is repeated for each
+    fp16:bool=False, # mixed precision (CUDA)
+    synthetic:bool=False, # two batches of random CIFAR-shaped tensors instead of CIFAR-100 (smoke test)
+)->list: # the records of the runs done by this call
+    "The CRD protocol on CIFAR-100 for CKD (paper Tables 2 and 3): trains or loads the teacher, then the students"
+    if runs not in ('all', 'table2', 'table3', 'teacher', 'one'): raise ValueError(f"runs must be 'all', 'table2', 'table3', 'teacher' or 'one', got {runs!r}")
+    if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    grid = {'all': TABLE2 + TABLE3, 'table2': TABLE2, 'table3': TABLE3, 'teacher': [], 'one': [(method, shift, float(level))]}[runs]
+    miles = [int(m) / epochs for m in str(milestones).split(',')] if milestones else [m / 240 for m in (150, 180, 210)]
+    bs_proc = max(1, bs // max(1, num_distrib()))
+    done, records = _done(out), []
+    seeds = [int(s) for s in str(seeds).split(',')]
+
+    def fit(learn): return _fit(learn, epochs, lr, miles, fp16)
+    # the teacher
+    t_path = Path(teacher)
+    set_seed(0)
+    t_model = wrn_40_2(100)
+    if t_path.exists(): t_model.load_state_dict(torch.load(t_path, map_location='cpu'))
+    else:
+        t0 = time.time()
+        acc, best = fit(_learner(_dls(root, bs_proc, synthetic, 0), t_model, wd))
+        if rank_distrib() == 0:
+            t_path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(t_model.state_dict(), t_path)
+        rec = dict(method='teacher', shift='none', level=0., seed=0, epochs=epochs, synthetic=synthetic, acc=acc, best_acc=best, seconds=time.time() - t0)
+        _record(out, rec); records.append(rec)
+    clean = _dls(root, bs_proc, synthetic, 0)
+    dev = clean.device
+    t_model.to(dev)
+    set_seed(0)                                   # the same augmented batches, hence the same kappa, in every call
+    stats = vmf_stats(t_model, clean.train.new(shuffle=False, drop_last=False), max_batches=200)
+    r = radius if radius > 0 else stats['radius']
+    k = kappa if kappa > 0 else stats['kappa']
+    for seed in seeds:
+        for m, kind, lev in grid:
+            if (m, kind, float(lev), seed, epochs, synthetic) in done: continue
+            t0 = time.time()
+            set_seed(seed)
+            dls = _dls(root, bs_proc, synthetic, seed)
+            tfm = make_shift(kind, lev)
+            if tfm is not None: dls.train.after_batch.add(tfm)
+            learn = _learner(dls, wrn_16_2(100), wd)
+            if 'CKD' in m: learn.add_cb(CKDCallback(t_model.head, k, r, tau=tau, alpha=alpha, gamma=gamma, n_samples=n_samples))
+            if m == 'KD': learn.add_cb(KDCallback(t_model, tau=tau, alpha=alpha, gamma=gamma))
+            if m == 'CKD+KD': learn.add_cb(KDCallback(t_model, tau=tau, alpha=beta, gamma=gamma))
+            acc, best = fit(learn)
+            rec = dict(method=m, shift=kind, level=float(lev), seed=seed, epochs=epochs, synthetic=synthetic, acc=acc, best_acc=best,
+                       kappa=k, radius=r, seconds=time.time() - t0)
+            _record(out, rec); records.append(rec)
+    return records
+
+if __name__ == '__main__' and not IN_NOTEBOOK: call_parse(ckd_cifar100)   # python -m penact.ckd --help
