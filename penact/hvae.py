@@ -78,7 +78,7 @@ def classifier_learner(
 _KINDS = ('plain', 'concat', 'prior')
 
 def _plain(t:Tensor)->Tensor:
-    "t as a plain torch.Tensor: fastai's TensorImage/TensorCategory dispatch every op through Python, which triples a step's time"
+    "t as a plain torch.Tensor: fastai's TensorImage/TensorCategory add Python dispatch to every op and refuse to mix with each other"
     return t.as_subclass(Tensor) if isinstance(t, Tensor) and type(t) is not Tensor else t
 
 class HVAE(nn.Module):
