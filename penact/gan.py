@@ -13,8 +13,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 from fastprogress.fastprogress import progress_bar
 
-from .vmf import concentration_from_mean_resultant
-from .prior import VMFPrior, last_linear
+from .prior import VMFPrior, last_linear, kappa_at_prototypes
 
 # %% auto #0
 __all__ = ['INCEPTION_URL', 'CondBatchNorm2d', 'GBlock', 'DBlock', 'CondResNetGenerator', 'ProjectionDiscriminator', 'sngan32',
@@ -458,17 +457,14 @@ def latent_kappa(classifier:nn.Module, # classifier whose last nn.Linear is its 
                  transform=None)->tuple[float, float]: # optional function applied to the images first
     "kappa matching the mean cosine of real penultimate activations to their class prototype: (kappa, mean cosine)"
     fx = ClassifierFeatures(classifier, transform)
-    protos = F.normalize(fx.head.weight.detach(), dim=1)
-    total, count = 0., 0
+    dev = fx.head.weight.device
+    zs, ys, count = [], [], 0
     for xb, yb in dl:
         xb, yb = xb.as_subclass(Tensor), yb.as_subclass(Tensor)
         if n is not None: xb, yb = xb[:n - count], yb[:n - count]
-        z = fx(xb.to(protos.device))[0]
-        total += (F.normalize(z, dim=1) * protos[yb.to(protos.device)]).sum().item(); count += len(yb)
+        zs.append(fx(xb.to(dev))[0]); ys.append(yb.to(dev)); count += len(yb)
         if n is not None and count >= n: break
-    cos = total / count
-    if cos <= 0: raise ValueError(f"the activations' mean cosine to their class prototype is {cos:.3f} <= 0: is the classifier trained? (or pass kappa)")
-    return float(concentration_from_mean_resultant(cos, protos.shape[1])), cos
+    return kappa_at_prototypes(torch.cat(zs), torch.cat(ys), fx.head)
 
 # %% ../nbs/04_gan.ipynb #4d61f9f4
 def train_gan_cifar10(

@@ -16,7 +16,8 @@ from fastprogress.fastprogress import progress_bar
 from .vmf import VonMisesFisher, mean_resultant_length, concentration_from_mean_resultant
 
 # %% auto #0
-__all__ = ['VMFPrior', 'last_linear', 'penultimate', 'VMFFit', 'fit_kappa', 'activation_summary', 'normalized_accuracy']
+__all__ = ['VMFPrior', 'last_linear', 'penultimate', 'VMFFit', 'fit_kappa', 'activation_summary', 'kappa_at_prototypes',
+           'normalized_accuracy']
 
 # %% ../nbs/01_prior.ipynb #cd317593
 class VMFPrior(nn.Module):
@@ -156,7 +157,7 @@ def _model_of(model_or_learner):
     if not isinstance(model, nn.Module): raise TypeError(f"expected an nn.Module or a fastai Learner, got {type(model_or_learner).__name__}")
     return model
 
-def _collect(model, dl, outputs=False, progress=False):
+def _collect(model, dl, outputs=False, progress=False, max_batches=None):
     "Penultimate activations (the input of the last Linear), labels and optionally the model's outputs, over `dl`"
     head = last_linear(model)
     params = next(model.parameters(), None)
@@ -165,7 +166,8 @@ def _collect(model, dl, outputs=False, progress=False):
     model.eval()
     try:
         with torch.no_grad(), Hook(head, lambda m, i, o: i[0]) as hook:
-            for batch in progress_bar(dl, leave=False, display=progress):
+            for i, batch in enumerate(progress_bar(dl, leave=False, display=progress)):
+                if max_batches is not None and i >= max_batches: break
                 if not isinstance(batch, (tuple, list)) or len(batch) < 2:
                     raise ValueError("dl must yield batches (inputs..., labels)")
                 *xs, y = batch
@@ -183,13 +185,14 @@ def penultimate(
     model_or_learner, # a classifier (its last nn.Linear is the head) or a fastai Learner
     dl=None, # batches (inputs..., labels); default: the Learner's validation DataLoader
     progress:bool=False, # show a progress bar
+    max_batches:int|None=None, # read at most this many batches (None: all of them)
 )->tuple[Tensor, Tensor]: # activations (n, d) on the model's device, labels (n,)
     "The penultimate activations (the input of the last `nn.Linear`) and labels over `dl`, in eval mode, without gradients"
     model = _model_of(model_or_learner)
     if dl is None:
         if not hasattr(model_or_learner, 'dls'): raise ValueError("dl is required unless a fastai Learner is given")
         dl = model_or_learner.dls.valid
-    z, y, _ = _collect(model, dl, progress=progress)
+    z, y, _ = _collect(model, dl, progress=progress, max_batches=max_batches)
     return z, y
 
 # %% ../nbs/01_prior.ipynb #898b8c00
@@ -292,6 +295,22 @@ def activation_summary(
                 normalized_accuracy=float((cos_pred == labels).double().mean()))
 
 # %% ../nbs/01_prior.ipynb #d1f2fcf4
+def kappa_at_prototypes(
+    z:Tensor, # penultimate activations, shape (n, d)
+    labels:Tensor, # their classes, shape (n,)
+    head, # the classifier's head: an nn.Linear with weight (C, d), or a model or Learner whose last nn.Linear it is
+)->tuple[float, float]: # (kappa, mean cosine of the activations to their class prototype)
+    "The shared kappa of Eq. 5 by maximum likelihood with each class's mean direction fixed at its prototype"
+    weight = _head_of(head).weight.detach()
+    if z.dim() != 2 or z.shape[1] != weight.shape[1]:
+        raise ValueError(f"z has shape {tuple(z.shape)}, but the head expects activations of width d={weight.shape[1]}")
+    labels = _check_labels(labels, len(z), weight.shape[0]).to(z.device)
+    cos = float((_unit_rows(z, 'z') * _prototypes(weight).to(z.device, torch.float64)[labels]).sum(1).mean())
+    if not cos > 0:
+        raise ValueError(f"the activations' mean cosine to their class prototype is {cos:.3f} <= 0: is the classifier trained? (or choose kappa yourself)")
+    return float(concentration_from_mean_resultant(cos, weight.shape[1])), cos
+
+# %% ../nbs/01_prior.ipynb #2b363eb9
 def normalized_accuracy(
     model_or_learner, # a classifier whose last nn.Linear is its head, or a fastai Learner
     dl=None, # batches (inputs..., labels); default: the Learner's validation DataLoader
