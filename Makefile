@@ -23,7 +23,7 @@ $(STAMP): settings.ini setup.py
 install: $(STAMP)
 
 demo: $(STAMP)
-	PATH=$(abspath $(BIN)):$$PATH python bench/vmf_sampler.py
+	PATH=$(abspath $(BIN)):$$PATH penact demo
 
 test: $(STAMP)
 	export PATH=$(abspath $(BIN)):$$PATH

@@ -4,10 +4,13 @@
 
 # %% ../nbs/20_cli.ipynb #e77ca497
 from __future__ import annotations
-import json, sys, time
+import json, sys, time, warnings
 from contextlib import ExitStack
 from pathlib import Path
 
+# the console script prints one line per error: keep a third-party deprecation notice (fastai's use of
+# torch.jit.script, at import) out of it
+warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 import torch
 from fastai.learner import Learner
 import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
@@ -26,10 +29,10 @@ import penact.ckd  # noqa: F401  (adds Learner.to_ckd and Learner.to_kd)
 __all__ = ['demo', 'format_table', 'main', 'cli']
 
 # %% ../nbs/20_cli.ipynb #aeb50f6a
-def _train(dls, model, epochs, lr, seed, setup=None, quiet=False):
-    "Fit `model` with one-cycle Adam under a seed (`setup(learn)` adds callbacks); (learner, seconds, clean accuracy)"
-    set_seed(seed, reproducible=True)
-    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy)
+def _train(make_dls, make_model, epochs, lr, seed, setup=None, quiet=False):
+    "Fit `make_model()` on `make_dls()` with one-cycle Adam, all under a seed (`setup(learn)` adds callbacks); (learner, seconds, clean accuracy)"
+    set_seed(seed, reproducible=True)    # before the loaders too: a fastai DataLoader seeds its shuffling when it is made
+    learn = Learner(make_dls(), make_model(), loss_func=CrossEntropyLossFlat(), metrics=accuracy)
     if setup is not None: learn = setup(learn)
     with ExitStack() as stack:
         if quiet: stack.enter_context(learn.no_bar()); stack.enter_context(learn.no_logging())
@@ -64,8 +67,9 @@ def demo(
     data:str=None, # a folder holding MNIST/raw (torchvision's layout) to use MNIST instead of the embedded 8x8 digits
     n_train:int=10000, # with --data: size of the seeded MNIST training subset
     seed:int=0, # seed of everything: the same seed gives the same numbers
-    shift_kind:str='downsample', # domain shift of the students' training data: 'downsample', 'photometric' or 'none'
-    level:float=0.5, # the shift's rate (downsample, in (0, 1]) or strength delta (photometric, >= 0)
+    n_seeds:int=3, # students are trained with seeds seed, seed+1, ...: the table gives mean and sd over them
+    shift_kind:str='photometric', # domain shift of the students' training data: 'photometric', 'downsample' or 'none'
+    level:float=0.8, # the shift's strength delta (photometric, >= 0) or rate (downsample, in (0, 1])
     teacher_epochs:int=8, # epochs of the teacher
     student_epochs:int=6, # epochs of each student
     kappa:float=None, # concentration of the prior (default: fitted to the teacher's activations)
@@ -73,7 +77,7 @@ def demo(
     quiet:bool=False, # no progress bars or table
 )->dict:
     "penact's main job: teacher, its vMF prior and class targets, then Label, KD and CKD students under a domain shift"
-    for name, v in dict(n_train=n_train, teacher_epochs=teacher_epochs, student_epochs=student_epochs).items():
+    for name, v in dict(n_train=n_train, n_seeds=n_seeds, teacher_epochs=teacher_epochs, student_epochs=student_epochs).items():
         if int(v) < 1: raise ValueError(f"{name} must be >= 1, got {v}")
     tfm = shift(shift_kind, level)               # checks kind and level before any training
     out = Path(out)
@@ -84,10 +88,9 @@ def demo(
         return mnist_dls(root=data, bs=128, n_train=n_train, seed=seed, device='cpu')
     dataset = 'digits (8x8, scikit-learn)' if data is None else f'MNIST ({n_train} training images)'
     # 1. teacher on clean data
-    teacher_dls = loaders()
-    teacher, t_teacher, teacher_acc = _train(teacher_dls, ConvNet(10, feat_dim=16, width=16), teacher_epochs, 1e-2, seed, quiet=quiet)
+    teacher, t_teacher, teacher_acc = _train(loaders, lambda: ConvNet(10, feat_dim=16, width=16), teacher_epochs, 1e-2, seed, quiet=quiet)
     # 2. the prior of its head, r and kappa read off its activations on the training data
-    z, y = penultimate(teacher.model, teacher_dls.train.new(shuffle=False, drop_last=False))
+    z, y = penultimate(teacher.model, teacher.dls.train.new(shuffle=False, drop_last=False))
     stats = activation_summary(z, y, teacher.model.head)
     k = float(kappa) if kappa is not None else stats['kappa_at_prototypes']
     prior = VMFPrior.from_linear(teacher.model.head, k, stats['radius'])
@@ -99,17 +102,25 @@ def demo(
     setups = {'Label': None,
               'KD': lambda l: l.to_kd(teacher.model, tau=tau, alpha=0.9, gamma=0.1),
               'CKD': lambda l: l.to_ckd(head, k, stats['radius'], tau=tau, alpha=0.9, gamma=0.1, n_samples=1000, seed=seed)}
-    table, seconds = {}, {}
-    for name, setup in setups.items():
+    runs = {name: [] for name in setups}
+    seconds = {name: 0. for name in setups}
+    def shifted():
         dls = loaders()
         if tfm is not None: dls.train.after_batch.add(tfm)
-        _, seconds[name], table[name] = _train(dls, ConvNet(10, feat_dim=16, width=8), student_epochs, 1e-2, seed, setup, quiet)
+        return dls
+    for s_ in range(seed, seed + n_seeds):
+        for name, setup in setups.items():
+            _, sec, acc = _train(shifted, lambda: ConvNet(10, feat_dim=16, width=8), student_epochs, 1e-2, s_, setup, quiet)
+            runs[name].append(acc); seconds[name] += sec / n_seeds
+    table = {name: float(torch.tensor(a).mean()) for name, a in runs.items()}
+    sd = {name: float(torch.tensor(a).std()) if len(a) > 1 else 0. for name, a in runs.items()}
     _bars(table, teacher_acc, out / 'accuracy.png')
     results = dict(dataset=dataset, seed=seed, shift=dict(kind=shift_kind, level=level),
                    teacher=dict(accuracy=teacher_acc, seconds=t_teacher, epochs=teacher_epochs),
                    prior=dict(kappa=k, kappa_fitted=stats['kappa_at_prototypes'], radius=stats['radius'],
                               gd_agreement=stats['gd_agreement'], normalized_accuracy=stats['normalized_accuracy']),
-                   class_targets=P.tolist(), students=dict(accuracy=table, seconds=seconds, epochs=student_epochs),
+                   class_targets=P.tolist(), students=dict(accuracy=table, sd=sd, runs=runs, seeds=list(range(seed, seed + n_seeds)),
+                                                           seconds=seconds, epochs=student_epochs),
                    seconds=time.perf_counter() - t0)
     (out / 'results.json').write_text(json.dumps(results, indent=1))
     if not quiet: print(format_table(results))
@@ -122,13 +133,14 @@ def format_table(results:dict)->str:
     lines = [f"penact demo on {results['dataset']}, seed {results['seed']}",
              f"teacher (clean data): {100 * t['accuracy']:.2f}% in {t['epochs']} epochs; "
              f"prior: kappa = {p['kappa']:.1f}, radius = {p['radius']:.2f}, GD-pair agreement {100 * p['gd_agreement']:.1f}%",
-             f"students (half the channels, {s['epochs']} epochs) trained on data shifted by {sh['kind']} {sh['level']:g}:",
-             f"  {'method':8s} {'clean accuracy':>15s} {'seconds':>8s}"]
-    lines += [f"  {m:8s} {100 * a:14.2f}% {s['seconds'][m]:8.1f}" for m, a in s['accuracy'].items()]
+             f"students (half the channels, {s['epochs']} epochs, seeds {s['seeds']}) trained on data shifted by "
+             f"{sh['kind']} {sh['level']:g}, tested on clean data:",
+             f"  {'method':8s} {'accuracy (mean +- sd)':>22s} {'s/run':>6s}"]
+    lines += [f"  {m:8s} {100 * a:13.2f} +- {100 * s['sd'][m]:4.2f}% {s['seconds'][m]:6.1f}" for m, a in s['accuracy'].items()]
     lines.append(f"total {results['seconds']:.0f} s")
     return '\n'.join(lines)
 
-# %% ../nbs/20_cli.ipynb #ec5756a1
+# %% ../nbs/20_cli.ipynb #d2e12f20
 def _commands():
     "name -> function of each subcommand (imported when asked for, so that `penact demo` stays light)"
     from penact import ckd, gan
