@@ -40,7 +40,7 @@ bench: $(STAMP)
 
 export: $(STAMP)
 	export PATH=$(abspath $(BIN)):$$PATH
-	nbdev_export && nbdev_clean && python .ci/readme.py
+	nbdev_export && nbdev_clean && python .ci/readme.py && python .ci/docs.py
 
 # the site with Quarto (GitHub's deploy workflow); docs-offline builds the same pages into docs/ without it
 docs: $(STAMP)
