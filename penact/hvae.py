@@ -281,17 +281,11 @@ def mnist_splits(
                 valid=(binarize(grey(x[va]), seed=1), y[va]),
                 test=(binarize(grey(dls.valid_ds.images), seed=2), dls.valid_ds.labels))
 
-def vae_dls(data:dict, bs:int=64):
-    "Training batches of grey images (binarised per step by HVAEBatch) and the fixed binarised validation split"
+def vae_dls(data:dict, bs:int=64, valid:str='valid'):
+    "Training batches of grey images (binarised per step by HVAEBatch) and the validation split (`valid` key of `data`)"
     from fastai.data.core import DataLoaders
     from penact.data import TensorImages
-    return DataLoaders.from_dsets(TensorImages(*data['train']), TensorImages(*data['valid'], split_idx=1), bs=bs,
-                                  num_workers=0, device='cpu')
-
-def _clf_dls(data, bs):
-    from fastai.data.core import DataLoaders
-    from penact.data import TensorImages
-    return DataLoaders.from_dsets(TensorImages(*data['train']), TensorImages(*data['valid_grey'], split_idx=1), bs=bs,
+    return DataLoaders.from_dsets(TensorImages(*data['train']), TensorImages(*data[valid], split_idx=1), bs=bs,
                                   num_workers=0, device='cpu')
 
 def load_results(path)->dict:
@@ -353,7 +347,7 @@ def table4(
         dls = vae_dls(data_, bs)
         if d not in classifiers:
             torch.manual_seed(0)
-            clf = classifier_learner(_clf_dls(data_, bs), latent_dim=d)
+            clf = classifier_learner(vae_dls(data_, bs, valid='valid_grey'), latent_dim=d)
             with clf.no_bar(), clf.no_logging():
                 clf.fit(clf_epochs, lr)
                 classifiers[d] = (clf, float(clf.validate()[1]))
