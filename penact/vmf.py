@@ -9,7 +9,8 @@ from fractions import Fraction
 
 import torch
 from torch import Tensor
-from torch.distributions import Chi2, Distribution, constraints, register_kl
+from torch.distributions import Distribution, constraints, register_kl
+from torch.distributions.utils import lazy_property
 
 # %% auto #0
 __all__ = ['unit_sphere', 'log_sphere_area', 'log_vmf_normalizer', 'mean_resultant_length', 'concentration_from_mean_resultant',
@@ -46,39 +47,62 @@ def _debye_polys(n_terms):
         us.append([x + y for x, y in zip(a, b)])
     return [[float(c) for c in u] for u in us]
 
-_DEBYE = _debye_polys(12)
-_NU_MIN = 30.
+_N_DEBYE, _NU_MIN = 20, 15.
+_DEBYE = _debye_polys(_N_DEBYE)
+_DEBYE_DEG = max(len(u) for u in _DEBYE)
+_DEBYE_CACHE, _CONSTS = {}, {}
 
-def _debye_g(n:float, x:Tensor)->Tensor:
-    "g_n(x) = log I_n(x) - n log x from Debye's expansion; accurate for n >= 30, any x >= 0 (float64)."
-    z = x / n
-    s = torch.sqrt(1 + z * z)
-    t = 1 / s
-    acc = torch.zeros_like(x)
-    for u in reversed(_DEBYE):
-        p = torch.zeros_like(x)
-        for c in reversed(u): p = p * t + c
-        acc = acc / n + p
-    return n * (s - torch.log1p(s) - math.log(n)) - 0.5 * math.log(2 * math.pi * n) - 0.5 * torch.log(s) + torch.log(acc)
+def _c(v:float, dtype=torch.float64)->Tensor:
+    "v as a cached 0-dim CPU tensor of `dtype`: in small elementwise ops of that dtype it costs half as much as a Python number"
+    t = _CONSTS.get((v, dtype))
+    if t is None: t = _CONSTS[v, dtype] = torch.tensor(v, dtype=dtype)
+    return t
+
+def _debye_consts(ns:tuple, device):
+    "For the orders ns (each >= 15): n as a column, the x-free terms of g_n, and the coefficients in t of sum_k u_k(t) / n^k"
+    key = (ns, str(device))
+    if key not in _DEBYE_CACHE:
+        u = torch.tensor([u + [0.] * (_DEBYE_DEG - len(u)) for u in _DEBYE], dtype=torch.float64)
+        n = torch.tensor(ns, dtype=torch.float64)[:, None]
+        coef = (n ** -torch.arange(len(u), dtype=torch.float64) @ u)[:, :, None]
+        _DEBYE_CACHE[key] = tuple(t.to(device) for t in (n, -n * torch.log(n) - 0.5 * torch.log(2 * math.pi * n), coef))
+    return _DEBYE_CACHE[key]
+
+def _debye_g(ns:tuple, x:Tensor)->Tensor:
+    "g_n(x) = log I_n(x) - n log x from Debye's expansion at each order n in `ns` (each >= 15), shape (len(ns), N); x flat, float64"
+    n, const, coef = _debye_consts(ns, x.device)
+    s = torch.hypot(x / n, _c(1.))                                   # sqrt(1 + z^2), z = x / n
+    series = (torch.linalg.vander(s.reciprocal(), N=_DEBYE_DEG) @ coef).squeeze(-1)   # sum_k u_k(1/s) / n^k
+    return (s - torch.log1p(s)) * n + const + torch.log(series * s.rsqrt())
 
 def _bessel_g_q(nu:float, x:Tensor):
-    "(g_nu(x), q_0(x)) with g_nu = log I_nu(x) - nu log x and q_0 = x I_nu(x) / I_{nu+1}(x), for x >= 0 (float64)."
+    "(g_nu(x), q_0(x)) with g_nu = log I_nu(x) - nu log x and q_0 = x I_nu(x) / I_{nu+1}(x), for x >= 0 (float64, any shape)"
+    shape, x = x.shape, x.reshape(-1)
     m = max(0, math.ceil(_NU_MIN - nu))
-    g = _debye_g(nu + m, x)
-    q = torch.exp(g - _debye_g(nu + m + 1, x))
-    for j in reversed(range(m)):
-        q = 2 * (nu + j + 1) + x * x / q
-        g = g + torch.log(q)
-    return g, q
+    g, g1 = _debye_g((nu + m, nu + m + 1), x)
+    q = torch.exp(g - g1)
+    if m:
+        x2, qs = x * x, []
+        for j in reversed(range(m)):
+            q = (x2 / q).add_(_c(2 * (nu + j + 1)))
+            qs.append(q)
+        g = g + torch.log(torch.stack(qs)).sum(0)
+    return g.view(shape), q.view(shape)
 
 # %% ../nbs/00_vmf.ipynb #74bcc7e1
+def _bessel_stats(kappa:Tensor, d:int):
+    "(g, q) of `_bessel_g_q` at kappa (detached, float64, kappa's shape); an expanded scalar kappa is evaluated once"
+    x = kappa.detach()
+    if x.numel() > 1 and not any(x.stride()):  # one value broadcast to a batch: evaluate it once
+        g, q = _bessel_g_q(d / 2 - 1, x[(0,) * x.dim()].to(torch.float64))
+        return g.expand(x.shape), q.expand(x.shape)
+    return _bessel_g_q(d / 2 - 1, x.to(torch.float64))
+
 class _MeanResultantLength(torch.autograd.Function):
-    "A_d(kappa) = I_{d/2}(kappa) / I_{d/2-1}(kappa), with A_d' = 1 - A_d^2 - (d-1) A_d / kappa."
+    "A_d(kappa) = kappa / q_0 from precomputed q_0, with A_d' = 1 - A_d^2 - (d-1) / q_0"
     @staticmethod
-    def forward(ctx, kappa, d):
-        x = kappa.detach().to(torch.float64)
-        _, q = _bessel_g_q(d / 2 - 1, x)
-        a = x / q
+    def forward(ctx, kappa, d, q):
+        a = kappa.detach().to(torch.float64) / q
         ctx.save_for_backward(a, q)
         ctx.d = d
         return a.to(kappa.dtype)
@@ -87,21 +111,36 @@ class _MeanResultantLength(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         a, q = ctx.saved_tensors
-        return grad * (1 - a * a - (ctx.d - 1) / q).to(grad.dtype), None
+        return grad * (1 - a * a - (ctx.d - 1) / q).to(grad.dtype), None, None
 
 class _LogNormalizer(torch.autograd.Function):
-    "log C_d(kappa), with d/dkappa log C_d = -A_d(kappa)."
+    "log C_d(kappa) = -g - d/2 log(2 pi) from precomputed (g, q_0), with d/dkappa log C_d = -A_d(kappa)"
     @staticmethod
-    def forward(ctx, kappa, d):
-        g, _ = _bessel_g_q(d / 2 - 1, kappa.detach().to(torch.float64))
-        ctx.save_for_backward(kappa)
+    def forward(ctx, kappa, d, g, q):
+        ctx.save_for_backward(kappa, q)
         ctx.d = d
         return (-g - d / 2 * math.log(2 * math.pi)).to(kappa.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        kappa, = ctx.saved_tensors
-        return -grad * _MeanResultantLength.apply(kappa, ctx.d), None
+        kappa, q = ctx.saved_tensors
+        return -grad * _MeanResultantLength.apply(kappa, ctx.d, q), None, None, None
+
+class _NegEntropy(torch.autograd.Function):
+    "kappa A_d(kappa) + log C_d(kappa) + shift (the negative entropy, shifted) from precomputed (g, q_0), with derivative kappa A_d'(kappa)"
+    @staticmethod
+    def forward(ctx, kappa, d, g, q, shift):
+        k = kappa.detach().to(torch.float64)
+        a = k / q
+        ctx.save_for_backward(k, a)
+        ctx.d = d
+        return (k * a - g + (shift - d / 2 * math.log(2 * math.pi))).to(kappa.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        k, a = ctx.saved_tensors
+        return grad * (k * (1 - a * a) - (ctx.d - 1) * a).to(grad.dtype), None, None, None, None
 
 def _as_kappa(kappa, name='kappa', validate=None):
     "`kappa` as a floating tensor, checked to be finite and >= 0 when validation is on (torch's default)."
@@ -119,7 +158,8 @@ def log_vmf_normalizer(
 )->Tensor: # log C_d(kappa), shape (...,), kappa's dtype
     "log C_d(kappa), the log normaliser of vMF on S^{d-1}; finite for every kappa >= 0 and differentiable in kappa"
     _check_dim(d)
-    return _LogNormalizer.apply(_as_kappa(kappa), d)
+    kappa = _as_kappa(kappa)
+    return _LogNormalizer.apply(kappa, d, *_bessel_stats(kappa, d))
 
 def mean_resultant_length(
     kappa:Tensor, # concentration, shape (...,), finite and >= 0
@@ -127,7 +167,8 @@ def mean_resultant_length(
 )->Tensor: # A_d(kappa) = E[mu^T x], shape (...,), kappa's dtype
     "A_d(kappa) = I_{d/2}(kappa) / I_{d/2-1}(kappa), the norm of the vMF mean; differentiable in kappa"
     _check_dim(d)
-    return _MeanResultantLength.apply(_as_kappa(kappa), d)
+    kappa = _as_kappa(kappa)
+    return _MeanResultantLength.apply(kappa, d, _bessel_stats(kappa, d)[1])
 
 # %% ../nbs/00_vmf.ipynb #9e42b603
 def concentration_from_mean_resultant(
@@ -160,114 +201,169 @@ def concentration_from_mean_resultant(
     return torch.where(one, math.inf, k).to(r.dtype if r.is_floating_point() else torch.float64)
 
 # %% ../nbs/00_vmf.ipynb #a54a8901
-_PROPOSALS = 2  # proposals per rejected row and round
+_PROPOSALS = 2        # proposals per rejected row and round when many rows are rejected
+_PROPOSALS_FEW = 8    # ... when few are (then the number of operations, not their size, sets the cost)
+_FEW = 4096
 
 def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype):
     """Draw vMF(e1, kappa) on S^{d-1}, one row per entry of the flat `kappa`, as (w, sqrt(1-w^2), normals, ||g||):
     x = (w, sqrt(1-w^2) g/||g||) with g = normals[:, 1:]."""
+    c = lambda v: _c(v, kappa.dtype)
     n = kappa.numel()
     normals = torch.randn(n, d, dtype=dtype, device=kappa.device)
+    gnorm = torch.linalg.vector_norm(normals[:, 1:], dim=-1).to(kappa.dtype)
     if d == 3:  # exact inverse CDF
-        u = torch.rand_like(kappa)
-        y = -torch.log1p(-(1 - u) * -torch.expm1(-2 * kappa))
-        t = torch.where(kappa > 1e-8, y / kappa.clamp_min(1e-8), 2 * (1 - u))
-        return 1 - t, torch.sqrt((t * (2 - t)).clamp_min(0)), normals, torch.linalg.vector_norm(normals[:, 1:], dim=-1)
+        v = torch.rand_like(kappa)                                       # v = 1 - u, uniform too
+        y = -torch.log1p(v * torch.expm1(kappa * c(-2.)))
+        t = torch.where(kappa > 1e-8, y / kappa.clamp_min(1e-8), v * c(2.))
+        return c(1.) - t, torch.sqrt((t * (c(2.) - t)).clamp_min(0)), normals, gnorm
     k = d - 1
-    b = k / (2 * kappa + torch.sqrt(4 * kappa * kappa + k * k))
-    gamma_rows = (kappa * 0.8 > (d - 1) * (d - 3)) if d > 3 else torch.zeros_like(kappa, dtype=torch.bool)
-    mode = 'gamma' if bool(gamma_rows.all()) else ('wood' if not bool(gamma_rows.any()) else 'mixed')
-    # per-row constants of Wood's test: log ratio = c1 (1 - 2 eps) / den + c0 - k log(den), den = 1 - (1 - b) eps
-    one_minus_b, c1, c0 = 1 - b, 2 * kappa * b / (1 + b), k * torch.log((1 + b) / 2)
+    two_kappa = kappa * c(2.)
+    b = c(float(k)) / (two_kappa + torch.hypot(two_kappa, c(float(k))))
+    gamma_rows = (kappa * c(0.8) > c(float((d - 1) * (d - 3)))) if d > 3 else None
+    n_gamma = 0 if gamma_rows is None else int(gamma_rows.sum())
+    mode = 'gamma' if n_gamma == n else ('wood' if n_gamma == 0 else 'mixed')
+    if mode != 'gamma':  # per-row constants of Wood's test, written in zeta = 2 eps - 1 (see the prose)
+        one_plus_b = c(1.) + b
+        gam, cz = (c(1.) - b) / one_plus_b, two_kappa * b * c(2.) / (one_plus_b * one_plus_b)
 
     def propose(z, r2, rows=slice(None)):
-        "(v, accepted) for proposals (z, r2 = chi2(d-1)): v = eps for Wood's rows, v = t = 1 - w for the Gamma rows"
-        logu = torch.log(torch.rand_like(r2))
+        "(v, accepted) for proposals (z, r2 = chi2(d-1)): v = zeta for Wood's rows, v = t = 1 - w for the Gamma rows"
+        expo = torch.empty_like(r2).exponential_()                             # -log u
         if mode != 'gamma':
-            e = 0.5 + 0.5 * z * torch.rsqrt(z * z + r2)
-            den = 1 - one_minus_b[rows] * e
-            ok_w = c1[rows] * (1 - 2 * e) / den + c0[rows] - k * torch.log(den) >= logu
-            if mode == 'wood': return e, ok_w
-        t = r2 / (2 * kappa[rows])
-        ok_g = (t <= 2) & ((d - 3) / 2 * torch.log1p(-(t / 2).clamp_max(1)) >= logu)
+            zeta = z * torch.rsqrt(z * z + r2)
+            den = c(1.) - gam[rows] * zeta
+            ok_w = torch.addcmul(cz[rows] * zeta / den, torch.log(den), c(float(k))) <= expo
+            if mode == 'wood': return zeta, ok_w
+        t = r2 / two_kappa[rows]
+        ok_g = (t <= 2) & (torch.log1p(-(t * c(0.5)).clamp_max(1)) * c((3 - d) / 2) <= expo)
         if mode == 'gamma': return t, ok_g
-        return torch.where(gamma_rows[rows], t, e), torch.where(gamma_rows[rows], ok_g, ok_w)
+        return torch.where(gamma_rows[rows], t, zeta), torch.where(gamma_rows[rows], ok_g, ok_w)
 
-    gnorm = torch.linalg.vector_norm(normals[:, 1:], dim=-1).to(kappa.dtype)
-    v, ok = propose(normals[:, 0].to(kappa.dtype), gnorm * gnorm)
-    rows = (~ok).nonzero().squeeze(1)
-    chi2 = Chi2(torch.tensor(float(k), dtype=kappa.dtype, device=kappa.device))
-    while rows.numel():  # redraw only the rejected rows; each keeps its direction g/||g||, independent of v
-        shape = (rows.numel(), _PROPOSALS)
+    def fresh(shape):
+        "proposals (z, r2) independent of everything drawn so far"
         if d <= 16:  # here a chi-square from d-1 normals costs less than a gamma variate
-            fresh = torch.randn(shape + (d,), dtype=kappa.dtype, device=kappa.device)
-            z, r2 = fresh[..., 0], torch.linalg.vector_norm(fresh[..., 1:], dim=-1) ** 2
-        else:
-            z, r2 = torch.randn(shape, dtype=kappa.dtype, device=kappa.device), chi2.sample(shape)
-        vv, okk = propose(z, r2, rows[:, None])
-        hit = okk.any(1)
-        v[rows[hit]] = vv.gather(1, okk.to(torch.uint8).argmax(1, keepdim=True)).squeeze(1)[hit]
+            g = torch.randn(shape + (d,), dtype=kappa.dtype, device=kappa.device)
+            return g[..., 0], torch.linalg.vector_norm(g[..., 1:], dim=-1) ** 2
+        return (torch.randn(shape, dtype=kappa.dtype, device=kappa.device),
+                2 * torch._standard_gamma(torch.full(shape, k / 2, dtype=kappa.dtype, device=kappa.device)))
+
+    def first_accepted(vv, okk):
+        "per row, the first accepted proposal and whether there is one"
+        first = okk.to(torch.uint8).argmax(1, keepdim=True)
+        return vv.gather(1, first).squeeze(1), okk.gather(1, first).squeeze(1)
+
+    z, r2 = normals[:, 0].to(kappa.dtype), gnorm * gnorm    # the first proposal comes with the direction
+    if n <= _FEW:  # few rows: all of a row's proposals in one round, so that a second round is rare
+        z2, r22 = fresh((n, _PROPOSALS_FEW - 1))
+        v, ok = first_accepted(*propose(torch.cat([z[:, None], z2], 1), torch.cat([r2[:, None], r22], 1), (slice(None), None)))
+    else: v, ok = propose(z, r2)
+    rows = (~ok).nonzero().squeeze(1)
+    while rows.numel():  # redraw only the rejected rows; each keeps its direction g/||g||, independent of v
+        vv, hit = first_accepted(*propose(*fresh((rows.numel(), _PROPOSALS if rows.numel() > _FEW else _PROPOSALS_FEW)), rows[:, None]))
+        v[rows[hit]] = vv[hit]
         rows = rows[~hit]
     # 1 - w and sqrt(1 - w^2) in forms without cancellation near w = 1
     if mode != 'gamma':
-        den = 1 - one_minus_b * v
-        t_w, s_w = 2 * b * v / den, 2 * torch.sqrt(b * v * (1 - v)) / den
-        if mode == 'wood': return 1 - t_w, s_w, normals, gnorm
-    s_g = torch.sqrt((v * (2 - v)).clamp_min(0))
-    if mode == 'gamma': return 1 - v, s_g, normals, gnorm
-    return 1 - torch.where(gamma_rows, v, t_w), torch.where(gamma_rows, s_g, s_w), normals, gnorm
+        h = c(2.) / (one_plus_b * (c(1.) - gam * v))
+        t_w, s_w = b * (c(1.) + v) * h, torch.sqrt(b * (c(1.) - v) * (c(1.) + v)) * h
+        if mode == 'wood': return c(1.) - t_w, s_w, normals, gnorm
+    s_g = torch.sqrt((v * (c(2.) - v)).clamp_min(0))
+    if mode == 'gamma': return c(1.) - v, s_g, normals, gnorm
+    return c(1.) - torch.where(gamma_rows, v, t_w), torch.where(gamma_rows, s_g, s_w), normals, gnorm
 
 # %% ../nbs/00_vmf.ipynb #0e1e3e1e
 _GL_CACHE = {}
 def _gauss_legendre(n, device):
-    "Gauss-Legendre nodes and weights on [-1, 1] by Golub-Welsch, float64, cached per device"
+    "Gauss-Legendre nodes and weights on [0, 1] by Golub-Welsch, float64, cached per device"
     key = (n, str(device))
     if key not in _GL_CACHE:
         k = torch.arange(1, n, dtype=torch.float64)
         beta = k / torch.sqrt(4 * k * k - 1)
         x, v = torch.linalg.eigh(torch.diag(beta, 1) + torch.diag(beta, -1))
-        _GL_CACHE[key] = (x.to(device), (2 * v[0] ** 2).to(device))
+        _GL_CACHE[key] = (((x + 1) / 2).to(device), (v[0] ** 2).to(device))
     return _GL_CACHE[key]
 
-_N_CELLS, _N_NODES, _CHUNK = 20, 8, 1 << 15
+_N_NODES, _CHUNK = 64, 1 << 14
 
-def _dtheta_dkappa(theta:Tensor, kappa:Tensor, d:int)->Tensor:
-    "d theta / d kappa at a fixed CDF value, theta the angle to the mean direction (float64, flat)"
-    a = _MeanResultantLength.apply(kappa, d)
+def _dtheta_dkappa(theta:Tensor, ct:Tensor, st:Tensor, kappa:Tensor, d:int, a:Tensor)->Tensor:
+    "d theta / d kappa at a fixed CDF value; theta the angle to the mean direction, (ct, st) its cosine and sine, a = A_d(kappa) (float64, flat)"
     m = d - 2
-    cos_mode = torch.where(kappa > 0, 2 * kappa / (m + torch.sqrt(m * m + 4 * kappa * kappa)), torch.zeros_like(kappa))
-    ct, st_ = torch.cos(theta), torch.sin(theta).clamp_min(1e-300)
-    below = ct > cos_mode  # theta left of the mode: integrate over [0, theta]
-    sign = torch.where(below, -1., 1.).to(theta)
-    length = torch.where(below, theta, math.pi - theta)
-    dpsi, d2psi = -kappa * st_ + m * ct / st_, -kappa * ct - m / (st_ * st_)
-    h0 = torch.minimum(length, 0.25 / (dpsi.abs() + d2psi.abs().sqrt() + 1e-300)).clamp_min(1e-300)
-    j = torch.arange(_N_CELLS, dtype=theta.dtype, device=theta.device)
-    hi = h0[:, None] * (length / h0).clamp_min(1.)[:, None] ** (j / (_N_CELLS - 1))   # cell ends; the last is `length`
-    lo = torch.cat([torch.zeros_like(hi[:, :1]), hi[:, :-1]], 1)
+    st = st.clamp_min(1e-300)
+    dpsi = (ct * m - kappa * st * st) / st                                     # psi'(theta)
+    below = dpsi > 0                            # theta left of the mode: integrate over [0, theta], else over [theta, pi]
+    sign = torch.where(below, _c(-1.), _c(1.))
+    length = torch.where(below, theta, _c(math.pi) - theta)
+    scale = dpsi.abs() + (kappa * ct + _c(float(m)) / (st * st)).abs().sqrt()    # |psi'| + |psi''|^(1/2)
+    h0 = torch.minimum(length, _c(0.25) / scale).clamp_min(1e-300)
+    tau_end = torch.log1p(length / h0)                 # the offset from theta is u = h0 (e^tau - 1), tau in [0, tau_end]
     x, wt = _gauss_legendre(_N_NODES, theta.device)
-    s = theta[:, None, None] + sign[:, None, None] * (lo[..., None] + (hi - lo)[..., None] * (x + 1) / 2)
-    log_r = kappa[:, None, None] * (torch.cos(s) - ct[:, None, None])
-    if m: log_r = log_r + m * (torch.log(torch.sin(s).clamp_min(1e-300)) - torch.log(st_)[:, None, None])
-    f = (torch.cos(s) - a[:, None, None]) * torch.exp(log_r)
-    return sign * ((hi - lo)[..., None] / 2 * wt * f).sum((-1, -2))
+    e = torch.exp(tau_end[:, None] * x)                                       # e^tau at the nodes
+    s = torch.addcmul(theta[:, None], (sign * h0)[:, None], e - 1)
+    cs = torch.cos(s)
+    log_r = kappa[:, None] * (cs - ct[:, None])                              # psi(s) - psi(theta)
+    if m: log_r += torch.log(torch.sin(s).clamp_min(1e-300) / st[:, None]) * m
+    f = (cs - a[:, None]) * torch.exp(log_r) * e                             # the integrand times du/dtau / h0
+    return sign * h0 * tau_end * (f @ wt)
 
-class _ImplicitW(torch.autograd.Function):
-    "Identity on (w, sqrt(1-w^2)) whose backward is the implicit reparameterisation gradient in kappa"
+def _kappa_grad(
+    kappa:Tensor, w:Tensor, sig:Tensor, # flat concentrations and their samples (w, sqrt(1-w^2)) = (cos theta, sin theta)
+    d:int, grad_w:Tensor, grad_sig:Tensor, # dimension; dL/dw and dL/dsqrt(1-w^2)
+    a:Tensor|None=None)->Tensor: # A_d(kappa) if known (float64)
+    "dL/dkappa when each sample moves with kappa at a fixed CDF value (implicit reparameterisation), in kappa's dtype"
+    k64 = kappa.detach().double()
+    if a is None: a = k64 / _bessel_stats(kappa, d)[1]
+    ct, st = w.double(), sig.double()
+    theta = torch.atan2(st, ct)
+    if theta.numel() <= _CHUNK: dtheta = _dtheta_dkappa(theta, ct, st, k64, d, a)
+    else: dtheta = torch.cat([_dtheta_dkappa(*args, d, ak) for *args, ak in
+                              zip(*(t.split(_CHUNK) for t in (theta, ct, st, k64)), a.split(_CHUNK))])
+    return ((ct * grad_sig.double() - st * grad_w.double()) * dtheta).to(kappa.dtype)
+
+def _householder(loc:Tensor):
+    "(s, u, ||s e1 - loc||): x - 2 (u^T x) u maps s e1 onto loc, s = -sign(loc_1) so that ||s e1 - loc|| >= sqrt(2)"
+    one = _c(1., loc.dtype)
+    s = torch.where(loc[..., :1] >= 0, -one, one)
+    r = torch.cat([s - loc[..., :1], -loc[..., 1:]], -1)
+    rn = torch.linalg.vector_norm(r, dim=-1, keepdim=True)
+    return s, r / rn, rn
+
+class _Reparam(torch.autograd.Function):
+    """Samples x = H (s w, sqrt(1-w^2) g/||g||) from draws (w, g) about s e1, reflected onto loc by H; gradients to loc
+    through the reflection and to kappa by implicit reparameterisation"""
     @staticmethod
-    def forward(ctx, kappa, w, sig, d):
-        ctx.save_for_backward(kappa, w, sig)
+    def forward(ctx,
+                loc, # mean directions (B, d)
+                kappa, # concentrations of the rows, (B*S,), batch-major
+                w, sig, normals, gnorm, # the draws of `_sample_wv` for those rows
+                a, # A_d(kappa) of the rows (float64), or None when kappa needs no gradient
+                d): # dimension
+        B = loc.shape[0]
+        s, u, rn = _householder(loc)
+        y = torch.cat([(s.expand(B, w.shape[0] // B).reshape(-1) * w)[:, None],
+                       normals[:, 1:] * (sig / gnorm.clamp_min(1e-30))[:, None]], -1).view(B, -1, d)
+        u = u[:, None]                                                          # (B, 1, d)
+        yu = (y * u).sum(-1, keepdim=True)
+        ctx.save_for_backward(kappa, w, sig, normals, gnorm, a, s, y, u, yu, rn)
         ctx.d = d
-        return w.clone(), sig.clone()
+        return torch.addcmul(y, yu, u, value=-2)                               # (B, S, d)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_w, grad_sig):
-        kappa, w, sig = ctx.saved_tensors
-        theta = torch.atan2(sig.double(), w.double())
-        k64 = kappa.detach().double()
-        dtheta = torch.cat([_dtheta_dkappa(t, k, ctx.d) for t, k in zip(theta.split(_CHUNK), k64.split(_CHUNK))])
-        grad = (-torch.sin(theta) * grad_w.double() + torch.cos(theta) * grad_sig.double()) * dtheta
-        return grad.to(kappa.dtype), None, None, None
+    def backward(ctx, gx):
+        kappa, w, sig, normals, gnorm, a, s, y, u, yu, rn = ctx.saved_tensors
+        gu = (gx * u).sum(-1, keepdim=True)
+        g_loc = g_kappa = None
+        if ctx.needs_input_grad[0]:          # x = y - 2 u (u^T y), u = r / ||r||, r = s e1 - loc
+            g_u = ((yu * gx + gu * y).sum(1)) * _c(-2., gx.dtype)
+            u2 = u.squeeze(1)
+            g_loc = ((g_u * u2).sum(-1, keepdim=True) * u2 - g_u) / rn
+        if ctx.needs_input_grad[1]:          # through w and sqrt(1 - w^2), with dL/dy = H dL/dx
+            gy = torch.addcmul(gx, gu, u, value=-2).view(-1, ctx.d)
+            g_w = gy[:, 0] * s.expand(u.shape[0], gy.shape[0] // u.shape[0]).reshape(-1)
+            g_sig = (gy[:, 1:] * normals[:, 1:]).sum(-1) / gnorm.clamp_min(1e-30)
+            g_kappa = _kappa_grad(kappa, w, sig, ctx.d, g_w, g_sig, a)
+        return g_loc, g_kappa, None, None, None, None, None, None
 
 # %% ../nbs/00_vmf.ipynb #18a073f9
 class _UnitSphere(constraints.Constraint):
@@ -334,54 +430,58 @@ class VonMisesFisher(Distribution):
         new._validate_args = self._validate_args
         return new
 
+    @lazy_property
+    def _bessel(self):
+        "(g, q_0) at the concentrations (float64, detached): computed once, shared by every method below"
+        return _bessel_stats(self.concentration, self.dim)
+
+    def _log_c(self): return _LogNormalizer.apply(self.concentration, self.dim, *self._bessel)
+    def _a(self): return _MeanResultantLength.apply(self.concentration, self.dim, self._bessel[1])
+    def _neg_entropy(self, shift:float=0.): return _NegEntropy.apply(self.concentration, self.dim, *self._bessel, shift)
+
     @property
-    def mean(self): return _MeanResultantLength.apply(self.concentration, self.dim)[..., None] * self.loc
+    def mean(self): return self._a()[..., None] * self.loc
     @property
     def mode(self): return self.loc
     @property
     def variance(self):
         "Per-coordinate variance, the diagonal of A/kappa I + (1 - d A/kappa - A^2) mu mu^T"
-        k, d = self.concentration, self.dim
-        a = _MeanResultantLength.apply(k, d)
-        a_over_k = (1 / _bessel_g_q(d / 2 - 1, k.detach().double())[1]).to(a.dtype)
-        return a_over_k[..., None] + (1 - d * a_over_k - a * a)[..., None] * self.loc ** 2
-
-    def _householder(self):
-        "(s, u): the reflection x - 2 (u^T x) u maps s e1 onto loc, with s = -sign(loc_1) so ||s e1 - loc|| >= sqrt(2)"
-        s = torch.where(self.loc[..., :1] >= 0, -1., 1.).to(self.loc.dtype)
-        u = torch.cat([s - self.loc[..., :1], -self.loc[..., 1:]], -1)
-        return s, u / torch.linalg.vector_norm(u, dim=-1, keepdim=True)
+        a = self._a()
+        a_over_k = (1 / self._bessel[1]).to(a.dtype)
+        return a_over_k[..., None] + (1 - self.dim * a_over_k - a * a)[..., None] * self.loc ** 2
 
     def rsample(self, sample_shape=torch.Size()):
         sample_shape, d = torch.Size(sample_shape), self.dim
         S, B = sample_shape.numel(), self.batch_shape.numel()
         # rows are batch-major, (B, S): each batch entry's samples are contiguous, so one batched matrix product
         # applies its reflection to all of them
-        kappa = self.concentration.reshape(B, 1).expand(B, S).reshape(-1)
+        kappa = self.concentration.reshape(-1) if S == 1 else self.concentration.reshape(B, 1).expand(B, S).reshape(-1)
         with torch.no_grad(): w, sig, x, gnorm = _sample_wv(kappa.detach(), d, self.loc.dtype)
-        s, u = self._householder()
-        s, u = s.reshape(B, 1).expand(B, S).reshape(-1), u.reshape(B, 1, d)
-        if kappa.requires_grad or self.loc.requires_grad:
-            if kappa.requires_grad: w, sig = _ImplicitW.apply(kappa, w, sig, d)
-            x = torch.cat([(s * w)[:, None], x[:, 1:] * (sig / gnorm.clamp_min(1e-30))[:, None]], -1).view(B, S, d)
-            x = x - 2 * (x * u).sum(-1, keepdim=True) * u
+        loc = self.loc.reshape(B, d)
+        if kappa.requires_grad or loc.requires_grad:
+            a = None
+            if kappa.requires_grad:
+                a = (self.concentration.detach().double() / self._bessel[1]).reshape(B, 1).expand(B, S).reshape(-1)
+            x = _Reparam.apply(loc, kappa, w, sig, x, gnorm, a, d)
         else:  # no gradient needed: work in place on the buffer of normals
+            s, u, _ = _householder(loc)
             x[:, 1:] *= (sig / gnorm.clamp_min(1e-30))[:, None]
-            x[:, 0] = s * w
-            x = x.view(B, S, d)
+            x[:, 0] = s.expand(B, S).reshape(-1) * w
+            x, u = x.view(B, S, d), u[:, None]
             if B == 1: x[0].addr_(x[0] @ u[0, 0], u[0, 0], alpha=-2)
-            else: x.baddbmm_(torch.bmm(x, u.transpose(1, 2)), u, alpha=-2)
+            elif S >= 16: x.baddbmm_(torch.bmm(x, u.transpose(1, 2)), u, alpha=-2)   # many samples per mean
+            else: x.addcmul_((x * u).sum(-1, keepdim=True), u, value=-2)            # a few samples per mean
         nb, ns = len(self.batch_shape), len(sample_shape)
+        if not nb or not ns: return x.view(sample_shape + self.batch_shape + (d,))   # one of the two is empty
         x = x.view(self.batch_shape + sample_shape + (d,))
         return x.permute(*range(nb, nb + ns), *range(nb), nb + ns).contiguous()
 
     def log_prob(self, value):
         if self._validate_args: _check_event(value, self.dim)
-        return _LogNormalizer.apply(self.concentration, self.dim) + self.concentration * (self.loc * value).sum(-1)
+        return self._log_c() + self.concentration * (self.loc * value).sum(-1)
 
     def entropy(self):
-        k = self.concentration
-        return -_LogNormalizer.apply(k, self.dim) - k * _MeanResultantLength.apply(k, self.dim)
+        return -self._neg_entropy()
 
 # %% ../nbs/00_vmf.ipynb #5aa684dd
 class HypersphericalUniform(Distribution):
@@ -434,20 +534,17 @@ def _same_dim(p, q):
 @register_kl(VonMisesFisher, HypersphericalUniform)
 def _kl_vmf_uniform(p, q):
     _same_dim(p, q)
-    k, d = p.concentration, p.dim
-    return k * _MeanResultantLength.apply(k, d) + _LogNormalizer.apply(k, d) + log_sphere_area(d)
+    return p._neg_entropy(log_sphere_area(p.dim))
 
 @register_kl(VonMisesFisher, VonMisesFisher)
 def _kl_vmf_vmf(p, q):
     _same_dim(p, q)
-    k1, k2, d = p.concentration, q.concentration, p.dim
-    return (_LogNormalizer.apply(k1, d) - _LogNormalizer.apply(k2, d)
-            + _MeanResultantLength.apply(k1, d) * (k1 - k2 * (p.loc * q.loc).sum(-1)))
+    return p._log_c() - q._log_c() + p._a() * (p.concentration - q.concentration * (p.loc * q.loc).sum(-1))
 
 @register_kl(HypersphericalUniform, VonMisesFisher)
 def _kl_uniform_vmf(p, q):
     _same_dim(p, q)
-    return -log_sphere_area(p.dim) - _LogNormalizer.apply(q.concentration, q.dim)
+    return -log_sphere_area(p.dim) - q._log_c()
 
 @register_kl(HypersphericalUniform, HypersphericalUniform)
 def _kl_uniform_uniform(p, q):
