@@ -22,12 +22,12 @@ from fastai.data.transforms import Normalize
 from fastai.learner import Learner, Metric
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
-from fastai.optimizer import SGD
+from fastai.optimizer import OptimWrapper
 from fastai.torch_core import find_bs, num_distrib, one_param, rank_distrib, set_seed
 from fastai.vision.core import cifar_stats
 
 from .prior import VMFPrior, last_linear, penultimate, kappa_at_prototypes
-from .data import TensorImages, PadCropFlip, cifar_dls
+from .data import TensorImages, PadCropFlip, cifar_dls, tensor_dls
 from .models.wrn import wrn_16_2, wrn_40_2
 from .shifts import shift as make_shift
 
@@ -330,7 +330,7 @@ def _synthetic_dls(bs, seed):
     g = torch.Generator().manual_seed(seed)
     def ds(split): return TensorImages(torch.randint(0, 256, (2 * bs, 3, 32, 32), dtype=torch.uint8, generator=g),
                                        torch.randint(0, 100, (2 * bs,), generator=g), split)
-    return DataLoaders.from_dsets(ds(0), ds(1), bs=bs, after_batch=[PadCropFlip(), Normalize.from_stats(*cifar_stats)])
+    return tensor_dls(ds(0), ds(1), bs=bs, after_batch=[PadCropFlip(), Normalize.from_stats(*cifar_stats)])
 
 def _dls(root, bs, synthetic, seed):
     if synthetic: return _synthetic_dls(bs, seed)
@@ -348,7 +348,7 @@ def _fit(learn, epochs, lr, fractions, fp16):
 
 def _learner(dls, model, wd):
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy,
-                   opt_func=partial(SGD, mom=0.9, decouple_wd=False), wd=wd, wd_bn_bias=True, train_bn=True)
+                   opt_func=partial(OptimWrapper, opt=torch.optim.SGD, momentum=0.9), wd=wd, wd_bn_bias=True, train_bn=True)
 
 def _record(out, rec):
     if rank_distrib() != 0: return

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 import torchvision
-from fastai.data.core import DataLoaders
+from fastai.data.core import DataLoaders, TfmdDL
 from fastai.data.external import fastai_path
 from fastai.torch_core import TensorImage, TensorCategory, default_device
 from fastai.vision.core import cifar_stats
@@ -18,7 +18,7 @@ from fastai.data.transforms import Normalize
 from fasttransform import Transform
 
 # %% auto #0
-__all__ = ['data_root', 'TensorImages', 'mnist_dls', 'PadCropFlip', 'cifar_dls', 'digits_dls']
+__all__ = ['data_root', 'TensorImages', 'TensorDataLoader', 'tensor_dls', 'mnist_dls', 'PadCropFlip', 'cifar_dls', 'digits_dls']
 
 # %% ../nbs/01a_data.ipynb #aa1daa6d
 def data_root(
@@ -45,6 +45,38 @@ class TensorImages(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return TensorImage(self.images[i].float().div_(self.scale)), TensorCategory(self.labels[i])
+
+    def batch(self, idx:Tensor): # indices of the items, shape (n,)
+        "The items at `idx` as one batch: (TensorImage (n, c, h, w), TensorCategory (n,)), what collating `self[i]` gives"
+        return TensorImage(self.images[idx].float().div_(self.scale)), TensorCategory(self.labels[idx])
+
+# %% ../nbs/01a_data.ipynb #6ff80612
+def _check_bs(bs):
+    if int(bs) < 1: raise ValueError(f"bs must be >= 1, got {bs}")
+
+class TensorDataLoader(TfmdDL):
+    "A fastai `TfmdDL` over a dataset with `batch(indices)`: one indexing per batch instead of `bs` item fetches and a collate"
+    def __init__(self, dataset=None, **kwargs):
+        super().__init__(dataset, **kwargs)
+        if not hasattr(self.dataset, 'batch'):
+            raise ValueError(f"TensorDataLoader needs a dataset with a batch(indices) method, such as TensorImages; got {type(dataset).__name__}")
+        if self.after_item.fs or self.before_batch.fs:
+            raise ValueError("TensorDataLoader builds whole batches: pass transforms as after_batch, not after_item or before_batch")
+
+    def create_batches(self, samps):
+        for idx in self.chunkify(samps): yield self.dataset.batch(torch.as_tensor(list(idx), dtype=torch.long))
+
+def tensor_dls(
+    train:TensorImages, # the training set
+    valid:TensorImages, # the validation set
+    bs:int=64, # batch size
+    num_workers:int=0, # loader processes (the images are in memory: 0 is usually fastest)
+    device=None, # where batches go (None: fastai's default device)
+    **kwargs, # passed to each loader, e.g. after_batch
+)->DataLoaders:
+    "fastai DataLoaders over two `TensorImages`, one indexing per batch (`TensorDataLoader`): shuffled training batches, ordered validation batches"
+    _check_bs(bs)
+    return DataLoaders.from_dsets(train, valid, bs=bs, num_workers=num_workers, device=device, dl_type=TensorDataLoader, **kwargs)
 
 # %% ../nbs/01a_data.ipynb #b7cba243
 _MNIST_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
@@ -77,9 +109,6 @@ def _subset(n, n_train, seed):
     if not 1 <= int(n_train) <= n: raise ValueError(f"n_train must be in [1, {n}] or None, got {n_train}")
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:int(n_train)]
 
-def _check_bs(bs):
-    if int(bs) < 1: raise ValueError(f"bs must be >= 1, got {bs}")
-
 # %% ../nbs/01a_data.ipynb #839aea27
 def mnist_dls(
     root:str|Path|None=None, # data root holding MNIST/raw (torchvision's layout); default: `data_root()`
@@ -94,8 +123,8 @@ def mnist_dls(
     _check_bs(bs)
     train, test = _torchvision('mnist', data_root(root), download)
     idx = _subset(len(train.data), n_train, seed)
-    dss = (TensorImages(train.data[idx][:, None], train.targets[idx], 0), TensorImages(test.data[:, None], test.targets, 1))
-    return DataLoaders.from_dsets(*dss, bs=bs, num_workers=num_workers, device=device)
+    return tensor_dls(TensorImages(train.data[idx][:, None], train.targets[idx], 0), TensorImages(test.data[:, None], test.targets, 1),
+                      bs, num_workers, device)
 
 # %% ../nbs/01a_data.ipynb #a79c037a
 class PadCropFlip(Transform):
@@ -151,8 +180,7 @@ def _image_dls(xt, yt, xv, yv, bs, augment, stats, num_workers, device):
         norm = Normalize.from_stats(*stats, cuda=False)
         norm.mean, norm.std = norm.mean.to(device), norm.std.to(device)
         tfms.append(norm)
-    return DataLoaders.from_dsets(TensorImages(xt, yt, 0), TensorImages(xv, yv, 1), bs=bs,
-                                  num_workers=num_workers, device=device, after_batch=tfms)
+    return tensor_dls(TensorImages(xt, yt, 0), TensorImages(xv, yv, 1), bs, num_workers, device, after_batch=tfms)
 
 # %% ../nbs/01a_data.ipynb #4737a2c4
 def digits_dls(
@@ -171,5 +199,4 @@ def digits_dls(
     idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     n_valid = max(1, round(valid_pct * len(x)))
     v, t = idx[:n_valid], idx[n_valid:]
-    return DataLoaders.from_dsets(TensorImages(x[t], y[t], 0), TensorImages(x[v], y[v], 1), bs=bs,
-                                  num_workers=num_workers, device=device)
+    return tensor_dls(TensorImages(x[t], y[t], 0), TensorImages(x[v], y[v], 1), bs, num_workers, device)

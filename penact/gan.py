@@ -501,11 +501,10 @@ def train_gan_cifar10(
     if latent == 'vmf' and last_linear(clf).in_features != 128:
         raise ValueError(f"the classifier's penultimate width is {last_linear(clf).in_features}, but the generator's latent_dim is 128")
     if synthetic:
-        from fastai.data.core import DataLoaders
-        from penact.data import TensorImages
+        from penact.data import TensorImages, tensor_dls
         n = max(4 * bs, 256)
         ds = TensorImages(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 10, (n,)))
-        train_dl = DataLoaders.from_dsets(ds, ds, bs=bs, device=dev).train
+        train_dl = tensor_dls(ds, ds, bs=bs, device=dev).train
     else:
         from penact.data import cifar_dls
         train_dl = cifar_dls('cifar10', root=data_root, bs=bs, augment=False, seed=seed, device=dev).train

@@ -19,18 +19,21 @@ import fastai.callback.progress  # noqa: F401 (adds fastai's progress bars to ev
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import AvgMetric, accuracy
-from fastai.optimizer import Adam
+from fastai.optimizer import OptimWrapper
+from functools import partial
 from fastprogress.fastprogress import progress_bar
 
 from .vmf import HypersphericalUniform, VonMisesFisher
 from .prior import VMFPrior
 
 # %% auto #0
-__all__ = ['KINDS', 'MLPClassifier', 'classifier_learner', 'HVAE', 'rec', 'kl', 'neg_elbo', 'binarize', 'HVAEBatch',
+__all__ = ['TorchAdam', 'KINDS', 'MLPClassifier', 'classifier_learner', 'HVAE', 'rec', 'kl', 'neg_elbo', 'binarize', 'HVAEBatch',
            'hvae_learner', 'log_likelihood', 'evaluate', 'mnist_splits', 'vae_dls', 'load_results', 'update_results',
            'table4']
 
 # %% ../nbs/03_hvae.ipynb #aa934131
+TorchAdam = partial(OptimWrapper, opt=torch.optim.Adam)   # PyTorch's fused-loop Adam behind fastai's optimiser API
+
 def _mlp(n_in:int, widths)->list:
     "Linear + ReLU layers n_in -> widths[0] -> ... -> widths[-1]"
     layers = []
@@ -69,7 +72,7 @@ def classifier_learner(
     n_classes:int=10, # C
     n_in:int=784, # input size after flattening
     hidden:tuple=(256, 128), # widths of the ReLU body
-    opt_func=Adam, # optimiser
+    opt_func=TorchAdam, # optimiser (default: PyTorch's Adam without weight decay)
     lr:float=1e-3, # learning rate
     **kwargs)->Learner:
     "A fastai Learner for `MLPClassifier` with cross-entropy and accuracy; `VMFPrior.from_learner` reads its head"
@@ -200,7 +203,7 @@ def hvae_learner(
     n_classes:int=10, # C, for kind='concat'
     n_in:int=784, # pixels per image
     hidden:tuple=(256, 128), # encoder widths, reversed in the decoder
-    opt_func=Adam, # optimiser (the paper: Adam)
+    opt_func=TorchAdam, # optimiser (the paper: Adam; default: PyTorch's, without weight decay)
     lr:float=1e-3, # learning rate (the paper: 1e-3)
     cbs=None, # further callbacks (e.g. SaveModelCallback, EarlyStoppingCallback)
     **kwargs)->Learner:
@@ -283,10 +286,8 @@ def mnist_splits(
 
 def vae_dls(data:dict, bs:int=64, valid:str='valid'):
     "Training batches of grey images (binarised per step by HVAEBatch) and the validation split (`valid` key of `data`)"
-    from fastai.data.core import DataLoaders
-    from penact.data import TensorImages
-    return DataLoaders.from_dsets(TensorImages(*data['train']), TensorImages(*data[valid], split_idx=1), bs=bs,
-                                  num_workers=0, device='cpu')
+    from penact.data import TensorImages, tensor_dls
+    return tensor_dls(TensorImages(*data['train']), TensorImages(*data[valid], split_idx=1), bs=bs, device='cpu')
 
 def load_results(path)->dict:
     "The results file as a dict ({} when it does not exist yet)"

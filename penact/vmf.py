@@ -205,15 +205,16 @@ _PROPOSALS = 2        # proposals per rejected row and round when many rows are 
 _PROPOSALS_FEW = 8    # ... when few are (then the number of operations, not their size, sets the cost)
 _FEW = 4096
 
-def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype):
-    """Draw vMF(e1, kappa) on S^{d-1}, one row per entry of the flat `kappa`, as (w, sqrt(1-w^2), normals, ||g||):
-    x = (w, sqrt(1-w^2) g/||g||) with g = normals[:, 1:]."""
+def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype, n:int|None=None):
+    """Draw vMF(e1, kappa) on S^{d-1}, n rows for the flat `kappa` (one entry per row, or one entry for all n rows), as
+    (w, sqrt(1-w^2), normals, ||g||): x = (w, sqrt(1-w^2) g/||g||) with g = normals[:, 1:]."""
     c = lambda v: _c(v, kappa.dtype)
-    n = kappa.numel()
+    n = kappa.numel() if n is None else n
+    shared = kappa.numel() == 1 and n > 1         # per-row constants are then computed once and broadcast
     normals = torch.randn(n, d, dtype=dtype, device=kappa.device)
     gnorm = torch.linalg.vector_norm(normals[:, 1:], dim=-1).to(kappa.dtype)
     if d == 3:  # exact inverse CDF
-        v = torch.rand_like(kappa)                                       # v = 1 - u, uniform too
+        v = torch.rand(n, dtype=kappa.dtype, device=kappa.device)         # v = 1 - u, uniform too
         y = -torch.log1p(v * torch.expm1(kappa * c(-2.)))
         t = torch.where(kappa > 1e-8, y / kappa.clamp_min(1e-8), v * c(2.))
         return c(1.) - t, torch.sqrt((t * (c(2.) - t)).clamp_min(0)), normals, gnorm
@@ -221,15 +222,14 @@ def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype):
     two_kappa = kappa * c(2.)
     b = c(float(k)) / (two_kappa + torch.hypot(two_kappa, c(float(k))))
     gamma_rows = (kappa * c(0.8) > c(float((d - 1) * (d - 3)))) if d > 3 else None
-    n_gamma = 0 if gamma_rows is None else int(gamma_rows.sum())
-    mode = 'gamma' if n_gamma == n else ('wood' if n_gamma == 0 else 'mixed')
+    mode = 'wood' if gamma_rows is None or not bool(gamma_rows.any()) else ('gamma' if bool(gamma_rows.all()) else 'mixed')
     if mode != 'gamma':  # per-row constants of Wood's test, written in zeta = 2 eps - 1 (see the prose)
         one_plus_b = c(1.) + b
         gam, cz = (c(1.) - b) / one_plus_b, two_kappa * b * c(2.) / (one_plus_b * one_plus_b)
 
     def propose(z, r2, rows=slice(None)):
         "(v, accepted) for proposals (z, r2 = chi2(d-1)): v = zeta for Wood's rows, v = t = 1 - w for the Gamma rows"
-        expo = torch.empty_like(r2).exponential_()                             # -log u
+        expo = torch.rand_like(r2).log_().neg_()                    # -log u, an exponential variate (exponential_ is slower)
         if mode != 'gamma':
             zeta = z * torch.rsqrt(z * z + r2)
             den = c(1.) - gam[rows] * zeta
@@ -260,7 +260,8 @@ def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype):
     else: v, ok = propose(z, r2)
     rows = (~ok).nonzero().squeeze(1)
     while rows.numel():  # redraw only the rejected rows; each keeps its direction g/||g||, independent of v
-        vv, hit = first_accepted(*propose(*fresh((rows.numel(), _PROPOSALS if rows.numel() > _FEW else _PROPOSALS_FEW)), rows[:, None]))
+        at = slice(None) if shared else rows[:, None]                       # the rows' constants
+        vv, hit = first_accepted(*propose(*fresh((rows.numel(), _PROPOSALS if rows.numel() > _FEW else _PROPOSALS_FEW)), at))
         v[rows[hit]] = vv[hit]
         rows = rows[~hit]
     # 1 - w and sqrt(1 - w^2) in forms without cancellation near w = 1
@@ -453,24 +454,34 @@ class VonMisesFisher(Distribution):
     def rsample(self, sample_shape=torch.Size()):
         sample_shape, d = torch.Size(sample_shape), self.dim
         S, B = sample_shape.numel(), self.batch_shape.numel()
-        # rows are batch-major, (B, S): each batch entry's samples are contiguous, so one batched matrix product
-        # applies its reflection to all of them
-        kappa = self.concentration.reshape(-1) if S == 1 else self.concentration.reshape(B, 1).expand(B, S).reshape(-1)
-        with torch.no_grad(): w, sig, x, gnorm = _sample_wv(kappa.detach(), d, self.loc.dtype)
-        loc = self.loc.reshape(B, d)
-        if kappa.requires_grad or loc.requires_grad:
+        loc, conc = self.loc.reshape(B, d), self.concentration.reshape(B)
+        grad = conc.requires_grad or loc.requires_grad
+        # rows are batch-major, (B, S): each batch entry's samples are contiguous, so one reflection per entry serves
+        # all of them; one concentration for all rows is passed once
+        kappa = conc if S == 1 or (B == 1 and not grad) else conc[:, None].expand(B, S).reshape(-1)
+        with torch.no_grad(): w, sig, x, gnorm = _sample_wv(kappa.detach(), d, self.loc.dtype, B * S)
+        if grad:
             a = None
-            if kappa.requires_grad:
-                a = (self.concentration.detach().double() / self._bessel[1]).reshape(B, 1).expand(B, S).reshape(-1)
+            if conc.requires_grad: a = (conc.detach().double() / self._bessel[1].reshape(B)).repeat_interleave(S)
             x = _Reparam.apply(loc, kappa, w, sig, x, gnorm, a, d)
         else:  # no gradient needed: work in place on the buffer of normals
-            s, u, _ = _householder(loc)
             x[:, 1:] *= (sig / gnorm.clamp_min(1e-30))[:, None]
-            x[:, 0] = s.expand(B, S).reshape(-1) * w
-            x, u = x.view(B, S, d), u[:, None]
-            if B == 1: x[0].addr_(x[0] @ u[0, 0], u[0, 0], alpha=-2)
-            elif S >= 16: x.baddbmm_(torch.bmm(x, u.transpose(1, 2)), u, alpha=-2)   # many samples per mean
-            else: x.addcmul_((x * u).sum(-1, keepdim=True), u, value=-2)            # a few samples per mean
+            one = _c(1., x.dtype)
+            if S < 16 and B > 1:   # a mean per row or a few: the reflection as two vector operations per row
+                s = torch.where(loc[:, 0] >= 0, -one, one).repeat_interleave(S)
+                x[:, 0] = s * w
+                locr = loc.repeat_interleave(S, 0) if S > 1 else loc
+                # H x = x - 2 (r.x / r.r) r with r = s e1 - loc: r.x = s x_1 - loc.x and r.r = 2 (1 + |loc_1|) for unit loc
+                coef = (s * x[:, 0] - torch.einsum('nd,nd->n', locr, x)) / (one + locr[:, 0].abs())
+                x.addcmul_(coef[:, None], locr)
+                x[:, 0] -= coef * s
+                x = x.view(B, S, d)
+            else:
+                s, u, _ = _householder(loc)
+                x[:, 0] = s.expand(B, S).reshape(-1) * w
+                x, u = x.view(B, S, d), u[:, None]
+                if B == 1: x[0].addr_(x[0] @ u[0, 0], u[0, 0], alpha=-2)
+                else: x.baddbmm_(torch.bmm(x, u.transpose(1, 2)), u, alpha=-2)
         nb, ns = len(self.batch_shape), len(sample_shape)
         if not nb or not ns: return x.view(sample_shape + self.batch_shape + (d,))   # one of the two is empty
         x = x.view(self.batch_shape + sample_shape + (d,))
