@@ -35,8 +35,13 @@ test-all: $(STAMP)
 	nbdev_test --n_workers 2 --flags "slow"
 	python -m pytest tests/ -q
 
+# speed benchmarks: each prints its ratios against a baseline timed in the same run, also kept in results/bench/
 bench: $(STAMP)
-	PATH=$(abspath $(BIN)):$$PATH python bench/vmf_sampler.py
+	export PATH=$(abspath $(BIN)):$$PATH PYTHONWARNINGS=ignore::FutureWarning
+	mkdir -p results/bench
+	python bench/vmf_sampler.py | tee results/bench/vmf_sampler.txt
+	python bench/vmf_density.py | tee results/bench/vmf_density.txt
+	python bench/hvae_step.py | tee results/bench/hvae_step.txt
 
 export: $(STAMP)
 	export PATH=$(abspath $(BIN)):$$PATH

@@ -52,10 +52,11 @@ _DEBYE = _debye_polys(_N_DEBYE)
 _DEBYE_DEG = max(len(u) for u in _DEBYE)
 _DEBYE_CACHE, _CONSTS = {}, {}
 
-def _c(v:float, dtype=torch.float64)->Tensor:
-    "v as a cached 0-dim CPU tensor of `dtype`: in small elementwise ops of that dtype it costs half as much as a Python number"
-    t = _CONSTS.get((v, dtype))
-    if t is None: t = _CONSTS[v, dtype] = torch.tensor(v, dtype=dtype)
+def _c(v:float, like:Tensor)->Tensor:
+    "v as a cached 0-dim tensor of `like`'s dtype and device: in small elementwise ops it costs half as much as a Python number"
+    key = (v, like.dtype, like.device)
+    t = _CONSTS.get(key)
+    if t is None: t = _CONSTS[key] = torch.tensor(v, dtype=like.dtype, device=like.device)
     return t
 
 def _debye_consts(ns:tuple, device):
@@ -71,7 +72,7 @@ def _debye_consts(ns:tuple, device):
 def _debye_g(ns:tuple, x:Tensor)->Tensor:
     "g_n(x) = log I_n(x) - n log x from Debye's expansion at each order n in `ns` (each >= 15), shape (len(ns), N); x flat, float64"
     n, const, coef = _debye_consts(ns, x.device)
-    s = torch.hypot(x / n, _c(1.))                                   # sqrt(1 + z^2), z = x / n
+    s = torch.hypot(x / n, _c(1., x))                                   # sqrt(1 + z^2), z = x / n
     series = (torch.linalg.vander(s.reciprocal(), N=_DEBYE_DEG) @ coef).squeeze(-1)   # sum_k u_k(1/s) / n^k
     return (s - torch.log1p(s)) * n + const + torch.log(series * s.rsqrt())
 
@@ -84,7 +85,7 @@ def _bessel_g_q(nu:float, x:Tensor):
     if m:
         x2, qs = x * x, []
         for j in reversed(range(m)):
-            q = (x2 / q).add_(_c(2 * (nu + j + 1)))
+            q = (x2 / q).add_(_c(2 * (nu + j + 1), x))
             qs.append(q)
         g = g + torch.log(torch.stack(qs)).sum(0)
     return g.view(shape), q.view(shape)
@@ -208,7 +209,7 @@ _FEW = 4096
 def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype, n:int|None=None):
     """Draw vMF(e1, kappa) on S^{d-1}, n rows for the flat `kappa` (one entry per row, or one entry for all n rows), as
     (w, sqrt(1-w^2), normals, ||g||): x = (w, sqrt(1-w^2) g/||g||) with g = normals[:, 1:]."""
-    c = lambda v: _c(v, kappa.dtype)
+    c = lambda v: _c(v, kappa)
     n = kappa.numel() if n is None else n
     shared = kappa.numel() == 1 and n > 1         # per-row constants are then computed once and broadcast
     normals = torch.randn(n, d, dtype=dtype, device=kappa.device)
@@ -231,9 +232,9 @@ def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype, n:int|None=None):
         "(v, accepted) for proposals (z, r2 = chi2(d-1)): v = zeta for Wood's rows, v = t = 1 - w for the Gamma rows"
         expo = torch.rand_like(r2).log_().neg_()                    # -log u, an exponential variate (exponential_ is slower)
         if mode != 'gamma':
-            zeta = z * torch.rsqrt(z * z + r2)
+            zeta = (z * torch.rsqrt(z * z + r2)).clamp_(-1, 1)          # |zeta| <= 1 also where rsqrt is approximate
             den = c(1.) - gam[rows] * zeta
-            ok_w = torch.addcmul(cz[rows] * zeta / den, torch.log(den), c(float(k))) <= expo
+            ok_w = cz[rows] * zeta / den + torch.log(den) * c(float(k)) <= expo
             if mode == 'wood': return zeta, ok_w
         t = r2 / two_kappa[rows]
         ok_g = (t <= 2) & (torch.log1p(-(t * c(0.5)).clamp_max(1)) * c((3 - d) / 2) <= expo)
@@ -290,13 +291,14 @@ _N_NODES, _CHUNK = 64, 1 << 14
 def _dtheta_dkappa(theta:Tensor, ct:Tensor, st:Tensor, kappa:Tensor, d:int, a:Tensor)->Tensor:
     "d theta / d kappa at a fixed CDF value; theta the angle to the mean direction, (ct, st) its cosine and sine, a = A_d(kappa) (float64, flat)"
     m = d - 2
-    st = st.clamp_min(1e-300)
+    st = st.clamp_min(1e-150)                    # a sample at a pole (sin theta = 0): st^2 stays a normal number
     dpsi = (ct * m - kappa * st * st) / st                                     # psi'(theta)
     below = dpsi > 0                            # theta left of the mode: integrate over [0, theta], else over [theta, pi]
-    sign = torch.where(below, _c(-1.), _c(1.))
-    length = torch.where(below, theta, _c(math.pi) - theta)
-    scale = dpsi.abs() + (kappa * ct + _c(float(m)) / (st * st)).abs().sqrt()    # |psi'| + |psi''|^(1/2)
-    h0 = torch.minimum(length, _c(0.25) / scale).clamp_min(1e-300)
+    sign = torch.where(below, _c(-1., theta), _c(1., theta))
+    length = torch.where(below, theta, _c(math.pi, theta) - theta)
+    d2psi = kappa * ct + _c(float(m), theta) / (st * st) if m else kappa * ct                # -psi''(theta)
+    scale = dpsi.abs() + d2psi.abs().sqrt()                                                    # |psi'| + |psi''|^(1/2)
+    h0 = torch.minimum(length, _c(0.25, theta) / scale).clamp_min(1e-300)
     tau_end = torch.log1p(length / h0)                 # the offset from theta is u = h0 (e^tau - 1), tau in [0, tau_end]
     x, wt = _gauss_legendre(_N_NODES, theta.device)
     e = torch.exp(tau_end[:, None] * x)                                       # e^tau at the nodes
@@ -304,7 +306,8 @@ def _dtheta_dkappa(theta:Tensor, ct:Tensor, st:Tensor, kappa:Tensor, d:int, a:Te
     cs = torch.cos(s)
     log_r = kappa[:, None] * (cs - ct[:, None])                              # psi(s) - psi(theta)
     if m: log_r += torch.log(torch.sin(s).clamp_min(1e-300) / st[:, None]) * m
-    f = (cs - a[:, None]) * torch.exp(log_r) * e                             # the integrand times du/dtau / h0
+    # e^(psi(s) - psi(theta)) <= 1 away from the mode: the clamp only removes rounding overflow at a pole
+    f = (cs - a[:, None]) * torch.exp(log_r.clamp_(max=0)) * e                # the integrand times du/dtau / h0
     return sign * h0 * tau_end * (f @ wt)
 
 def _kappa_grad(
@@ -323,7 +326,7 @@ def _kappa_grad(
 
 def _householder(loc:Tensor):
     "(s, u, ||s e1 - loc||): x - 2 (u^T x) u maps s e1 onto loc, s = -sign(loc_1) so that ||s e1 - loc|| >= sqrt(2)"
-    one = _c(1., loc.dtype)
+    one = _c(1., loc)
     s = torch.where(loc[..., :1] >= 0, -one, one)
     r = torch.cat([s - loc[..., :1], -loc[..., 1:]], -1)
     rn = torch.linalg.vector_norm(r, dim=-1, keepdim=True)
@@ -356,7 +359,7 @@ class _Reparam(torch.autograd.Function):
         gu = (gx * u).sum(-1, keepdim=True)
         g_loc = g_kappa = None
         if ctx.needs_input_grad[0]:          # x = y - 2 u (u^T y), u = r / ||r||, r = s e1 - loc
-            g_u = ((yu * gx + gu * y).sum(1)) * _c(-2., gx.dtype)
+            g_u = ((yu * gx + gu * y).sum(1)) * _c(-2., gx)
             u2 = u.squeeze(1)
             g_loc = ((g_u * u2).sum(-1, keepdim=True) * u2 - g_u) / rn
         if ctx.needs_input_grad[1]:          # through w and sqrt(1 - w^2), with dL/dy = H dL/dx
@@ -462,11 +465,13 @@ class VonMisesFisher(Distribution):
         with torch.no_grad(): w, sig, x, gnorm = _sample_wv(kappa.detach(), d, self.loc.dtype, B * S)
         if grad:
             a = None
-            if conc.requires_grad: a = (conc.detach().double() / self._bessel[1].reshape(B)).repeat_interleave(S)
+            if conc.requires_grad:
+                a = conc.detach().double() / self._bessel[1].reshape(B)
+                if S > 1: a = a.repeat_interleave(S)
             x = _Reparam.apply(loc, kappa, w, sig, x, gnorm, a, d)
         else:  # no gradient needed: work in place on the buffer of normals
             x[:, 1:] *= (sig / gnorm.clamp_min(1e-30))[:, None]
-            one = _c(1., x.dtype)
+            one = _c(1., x)
             if S < 16 and B > 1:   # a mean per row or a few: the reflection as two vector operations per row
                 s = torch.where(loc[:, 0] >= 0, -one, one).repeat_interleave(S)
                 x[:, 0] = s * w

@@ -1,0 +1,131 @@
+"""Benchmark: one HVAE training step against the Gaussian VAE step of the same MLP, and the fastai path against a
+plain PyTorch loop, measured side by side in one run.
+
+Table 1 (plain loop): batch 64, float32, MLP 784-256-128-d and back, Adam. For each latent dimension d and each kind
+('plain' = HVAE, 'concat' = HVAE-C, 'prior' = HVAE-L with the KL to a vMF prior) the HVAE step (vMF posterior,
+reparameterised sample, KL) is timed against a Gaussian VAE step of the same network (for 'concat' its decoder also
+takes the one-hot label). The two are run in interleaved rounds; each time is the best round's mean step time.
+
+Table 2 (fastai): `hvae_learner(...).fit` (training only: validation is skipped) against the plain loop a user
+would write for the same model and data (in-memory uint8 images, a random permutation, dynamic binarisation).
+"""
+import argparse, time
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+from fastai.callback.core import Callback, CancelValidException
+
+from penact.hvae import HVAE, hvae_learner, neg_elbo, vae_dls
+from penact.prior import VMFPrior
+
+
+def mlp(n_in, widths):
+    layers = []
+    for w in widths: layers += [nn.Linear(n_in, w), nn.ReLU()]; n_in = w
+    return layers
+
+
+class GaussianVAE(nn.Module):
+    "The same MLP with a Gaussian posterior and a standard normal prior (decoder also given the label if n_classes)"
+    def __init__(self, d, n_classes=0):
+        super().__init__()
+        self.n_classes = n_classes
+        self.encoder = nn.Sequential(nn.Flatten(), *mlp(784, (256, 128)))
+        self.mu, self.logvar = nn.Linear(128, d), nn.Linear(128, d)
+        self.decoder = nn.Sequential(*mlp(d + n_classes, (128, 256)), nn.Linear(256, 784))
+
+    def forward(self, x, y=None):
+        h = self.encoder(x)
+        mu, logvar = self.mu(h), self.logvar(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        if self.n_classes: z = torch.cat([z, F.one_hot(y, self.n_classes).to(z.dtype)], -1)
+        return self.decoder(z), 0.5 * (mu * mu + logvar.exp() - 1 - logvar).sum(-1)
+
+
+def stepper(model, x, y, bs):
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    n = len(x) // bs
+    def step(i):
+        j = i % n
+        xb, yb = x[j * bs:(j + 1) * bs], y[j * bs:(j + 1) * bs]
+        out = model(xb, yb) if (isinstance(model, HVAE) and model.conditional) or getattr(model, 'n_classes', 0) else model(xb)
+        loss = neg_elbo(out, xb)
+        opt.zero_grad(); loss.backward(); opt.step()
+    return step
+
+
+def best_mean(steps, rounds, n):
+    "each step function's best (over rounds) mean time in ms, rounds interleaved across the functions"
+    for s in steps:
+        for i in range(10): s(i)
+    best = [float('inf')] * len(steps)
+    for _ in range(rounds):
+        for k, s in enumerate(steps):
+            t = time.perf_counter()
+            for i in range(n): s(i)
+            best[k] = min(best[k], (time.perf_counter() - t) / n * 1e3)
+    return best
+
+
+class NoValidation(Callback):
+    def before_validate(self): raise CancelValidException()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--dims', type=int, nargs='+', default=[5, 10, 20, 64])
+    ap.add_argument('--kinds', nargs='+', default=['plain', 'concat', 'prior'])
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--rounds', type=int, default=8)
+    ap.add_argument('--steps', type=int, default=40, help='steps per timed round')
+    ap.add_argument('--fastai-batches', type=int, default=150, help='batches per timed fastai epoch')
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    bs = 64
+    x = torch.bernoulli(torch.rand(bs * 20, 1, 28, 28))
+    y = torch.randint(0, 10, (bs * 20,))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, float32, batch {bs}")
+    print("\nTable 1: one training step, plain PyTorch loop (ms); ratio = HVAE / Gaussian VAE")
+    print(f"{'kind':>7} {'d':>4} {'Gaussian':>9} {'HVAE':>8} {'ratio':>7}")
+    for kind in args.kinds:
+        for d in args.dims:
+            torch.manual_seed(0)
+            prior = VMFPrior(torch.randn(10, d), 30.) if kind == 'prior' else None
+            hv = HVAE(d, kind, prior=prior)
+            ga = GaussianVAE(d, 10 if kind == 'concat' else 0)
+            tg, th = best_mean([stepper(ga, x, y, bs), stepper(hv, x, y, bs)], args.rounds, args.steps)
+            print(f"{kind:>7} {d:4d} {tg:9.2f} {th:8.2f} {th / tg:6.2f}x")
+
+    print("\nTable 2: one epoch of HVAE training (d = 10), fastai's Learner against a plain loop (ms per step)")
+    n = bs * args.fastai_batches
+    imgs = (torch.rand(n, 1, 28, 28) * 255).to(torch.uint8)
+    labels = torch.randint(0, 10, (n,))
+    dls = vae_dls(dict(train=(imgs, labels), valid=(imgs[:bs], labels[:bs])), bs)
+    torch.manual_seed(0)
+    learn = hvae_learner(dls, 'plain', 10, cbs=NoValidation())
+    model = HVAE(10)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+
+    def plain_epoch():
+        perm = torch.randperm(n)
+        for i in range(0, n - bs + 1, bs):
+            xb = torch.bernoulli(imgs[perm[i:i + bs]].float() / 255)
+            loss = neg_elbo(model(xb), xb)
+            opt.zero_grad(); loss.backward(); opt.step()
+
+    def fastai_epoch():
+        with learn.no_bar(), learn.no_logging(): learn.fit(1)
+
+    plain_epoch(); fastai_epoch()
+    tp = tf = float('inf')
+    for _ in range(max(3, args.rounds // 2)):
+        t = time.perf_counter(); plain_epoch(); tp = min(tp, time.perf_counter() - t)
+        t = time.perf_counter(); fastai_epoch(); tf = min(tf, time.perf_counter() - t)
+    steps = n // bs
+    print(f"{'plain loop':>12} {tp / steps * 1e3:8.2f}\n{'hvae_learner':>12} {tf / steps * 1e3:8.2f}   ratio {tf / tp:.2f}x")
+
+
+if __name__ == '__main__':
+    main()
