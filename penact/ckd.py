@@ -17,7 +17,6 @@ from fastcore.meta import delegates
 from fastcore.script import call_parse
 from fastai.callback.core import Callback
 from fastai.callback.schedule import ParamScheduler
-from fastai.data.core import DataLoaders
 from fastai.data.transforms import Normalize
 from fastai.learner import Learner, Metric
 from fastai.losses import CrossEntropyLossFlat
