@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from fastai.callback.hook import Hook
 from fastprogress.fastprogress import progress_bar
 
-from .vmf import VonMisesFisher, mean_resultant_length, concentration_from_mean_resultant
+from .vmf import VonMisesFisher, mean_resultant_length, concentration_from_mean_resultant, _bessel_stats
 
 # %% auto #0
 __all__ = ['VMFPrior', 'last_linear', 'penultimate', 'VMFFit', 'fit_kappa', 'activation_summary', 'kappa_at_prototypes',
@@ -91,7 +91,18 @@ class VMFPrior(nn.Module):
     def distribution(self, labels:Tensor)->VonMisesFisher:
         "p(z/|z| | y) for each label: a `VonMisesFisher` with batch shape `labels.shape`"
         labels = self._labels(labels)
-        return VonMisesFisher(self.prototypes[labels], self.kappa.expand(labels.shape), validate_args=False)
+        dist = VonMisesFisher(self.prototypes[labels], self.kappa.expand(labels.shape), validate_args=False)
+        g, q = self._kappa_bessel()
+        dist._bessel = (g.expand(labels.shape), q.expand(labels.shape))     # the shared kappa's Bessel functions, once
+        return dist
+
+    def _kappa_bessel(self):
+        "The Bessel-function values of the shared kappa, computed again only when the kappa buffer changes"
+        k = self.kappa
+        key = (k.device, k.dtype, k.data_ptr(), k._version)
+        if self.__dict__.get('_bessel_key') != key:
+            self.__dict__['_bessel_val'], self.__dict__['_bessel_key'] = _bessel_stats(k, self.dim), key
+        return self.__dict__['_bessel_val']
 
     def sample(self, labels:Tensor)->Tensor:
         "Synthesised activations r z/|z| for each label, shape labels.shape + (d,)"
