@@ -16,7 +16,8 @@ from torch import nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback, CancelValidException
 
-from penact.hvae import HVAE, hvae_learner, neg_elbo, vae_dls
+from penact.hvae import HVAE, hvae_learner, neg_elbo
+from penact.experiments.hvae_mnist import vae_dls
 from penact.prior import VMFPrior
 
 

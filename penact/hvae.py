@@ -4,8 +4,8 @@
 
 # %% ../nbs/03_hvae.ipynb #e72d15de
 from __future__ import annotations
-import json, math, time
-from pathlib import Path
+import math
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -20,7 +20,6 @@ from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import AvgMetric, accuracy
 from fastai.optimizer import OptimWrapper
-from functools import partial
 from fastprogress.fastprogress import progress_bar
 
 from .vmf import HypersphericalUniform, VonMisesFisher
@@ -28,8 +27,7 @@ from .prior import VMFPrior
 
 # %% auto #0
 __all__ = ['TorchAdam', 'KINDS', 'MLPClassifier', 'classifier_learner', 'HVAE', 'rec', 'kl', 'neg_elbo', 'binarize', 'HVAEBatch',
-           'hvae_learner', 'log_likelihood', 'evaluate', 'mnist_splits', 'vae_dls', 'load_results', 'update_results',
-           'table4']
+           'hvae_learner', 'log_likelihood', 'evaluate']
 
 # %% ../nbs/03_hvae.ipynb #aa934131
 TorchAdam = partial(OptimWrapper, opt=torch.optim.Adam)   # PyTorch's fused-loop Adam behind fastai's optimiser API
@@ -264,129 +262,4 @@ def evaluate(
     return dict(elbo=elbo / n, ll=ll / n, n=n)
 
 # %% ../nbs/03_hvae.ipynb #95bb07f9
-KINDS = {'plain': 'HVAE', 'concat': 'HVAE-C', 'prior': 'HVAE-L'}
-
-def mnist_splits(
-    root=None, # data root holding MNIST/raw (default: `penact.data.data_root()`)
-    n_valid:int=10_000, # training images held out for validation
-    seed:int=0, # seed of the split
-    n_train:int|None=None, # keep only this many training images (None: all the others)
-)->dict:
-    "Grey training split (uint8), binarised validation split and binarised test set, with labels"
-    from penact.data import mnist_dls
-    dls = mnist_dls(root, device='cpu')
-    x, y = dls.train_ds.images, dls.train_ds.labels
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    tr, va = perm[n_valid:], perm[:n_valid]
-    if n_train is not None: tr = tr[:n_train]
-    grey = lambda t: t.float() / 255
-    return dict(train=(x[tr], y[tr]), valid_grey=(x[va], y[va]),
-                valid=(binarize(grey(x[va]), seed=1), y[va]),
-                test=(binarize(grey(dls.valid_ds.images), seed=2), dls.valid_ds.labels))
-
-def vae_dls(data:dict, bs:int=64, valid:str='valid'):
-    "Training batches of grey images (binarised per step by HVAEBatch) and the validation split (`valid` key of `data`)"
-    from penact.data import TensorImages, tensor_dls
-    return tensor_dls(TensorImages(*data['train']), TensorImages(*data[valid], split_idx=1), bs=bs, device='cpu')
-
-def load_results(path)->dict:
-    "The results file as a dict ({} when it does not exist yet)"
-    path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else {}
-
-def update_results(path, fn):
-    "Read-modify-write the results file under an exclusive lock: `fn(results)` changes the dict in place"
-    import fcntl, tempfile
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(Path(tempfile.gettempdir()) / f'penact_{path.stem}.lock', 'w') as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        res = load_results(path)
-        fn(res)
-        path.write_text(json.dumps(res, indent=1, sort_keys=True))
-
-def table4(
-    out:str='results/hvae_mnist.json', # the results file (resumed: runs already in it are skipped)
-    data:str=None, # data root holding MNIST/raw (default: `penact.data.data_root()`)
-    grid:str='3:0,5:0,10:0,20:0,3:1,5:1', # comma-separated d:seed cells; a seed > 0 reuses seed 0's kappa_p
-    max_epochs:int=2, # epochs of each model (early stopping may end it sooner)
-    patience:int=2, # early stopping patience, in epochs
-    bs:int=64, # batch size
-    lr:float=1e-3, # Adam's learning rate
-    kappas:str='10,30,100', # candidates for kappa_p
-    k:int=1000, # importance samples per image for the LL
-    n_ll:int=1000, # test images whose LL is estimated (a multiple of 100)
-    clf_epochs:int=2, # epochs of each prior classifier
-    n_train:int=None, # training images (None: all 50,000 left after the validation split)
-    n_valid:int=10_000, # validation images
-)->dict:
-    "Table 4 of the paper on MNIST: HVAE, HVAE-C and HVAE-L over latent dimensions and seeds, into a results file"
-    from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback
-    cells = [tuple(int(v) for v in c.split(':')) for c in str(grid).split(',') if c.strip()]
-    if not cells or any(len(c) != 2 or c[0] < 2 or c[1] < 0 for c in cells):
-        raise ValueError(f"grid must list d:seed cells with d >= 2 and seed >= 0, e.g. '3:0,10:0', got {grid!r}")
-    if n_ll % 100: raise ValueError(f"n_ll must be a multiple of 100 (the test batch size), got {n_ll}")
-    if int(max_epochs) < 1: raise ValueError(f"max_epochs must be >= 1, got {max_epochs}")
-    cand = [float(v) for v in str(kappas).split(',')]
-    data_ = mnist_splits(data, n_valid=n_valid, n_train=n_train)
-    test = [(data_['test'][0][i:i + 100], data_['test'][1][i:i + 100]) for i in range(0, len(data_['test'][0]), 100)]
-
-    def fit_vae(learn, n_epochs, name):
-        t0 = time.perf_counter()
-        with learn.no_bar(): learn.fit(n_epochs, cbs=[EarlyStoppingCallback(patience=patience), SaveModelCallback(fname=name)])
-        losses = [v[1] for v in learn.recorder.values]                    # (train loss, valid loss, rec, kl) per epoch
-        return len(losses), min(losses), (time.perf_counter() - t0) / len(losses)
-
-    def scores(model):
-        full = evaluate(model, test, n_samples=1, show_progress=False)
-        sub = evaluate(model, test, n_samples=k, max_batches=n_ll // 100, show_progress=False)
-        return dict(elbo=full['elbo'], ll=sub['ll'], elbo_ll_subset=sub['elbo'], n_ll=sub['n'])
-
-    classifiers = {}
-    for d, seed in cells:
-        if all(f'{kind}/d{d}/s{seed}' in load_results(out).get('runs', {}) for kind in KINDS): continue
-        dls = vae_dls(data_, bs)
-        if d not in classifiers:
-            torch.manual_seed(0)
-            clf = classifier_learner(vae_dls(data_, bs, valid='valid_grey'), latent_dim=d)
-            with clf.no_bar(), clf.no_logging():
-                clf.fit(clf_epochs, lr)
-                classifiers[d] = (clf, float(clf.validate()[1]))
-        clf, acc = classifiers[d]
-        update_results(out, lambda r: r.setdefault('classifier', {}).__setitem__(str(d), dict(valid_acc=acc, epochs=clf_epochs)))
-        for kind in KINDS:
-            key = f'{kind}/d{d}/s{seed}'
-            if key in load_results(out).get('runs', {}): continue
-            name = f'hvae_{kind}_d{d}_s{seed}'
-            if kind == 'prior' and seed == 0:                         # choose kappa_p: one epoch per candidate
-                runs = {}
-                for kp in cand:
-                    torch.manual_seed(seed)
-                    learn = hvae_learner(dls, kind, d, prior=VMFPrior.from_learner(clf, kp))
-                    with learn.no_bar(), learn.no_logging(): learn.fit(1)
-                    runs[kp] = (learn.recorder.values[-1][1], learn)
-                kappa_p = min(runs, key=lambda kp: runs[kp][0])
-                update_results(out, lambda r: r.setdefault('kappa_p', {}).__setitem__(str(d), dict(
-                    chosen=kappa_p, valid_neg_elbo_1_epoch={str(kp): v for kp, (v, _) in runs.items()})))
-                learn = runs[kappa_p][1]
-                if max_epochs > 1:
-                    n, best, spe = fit_vae(learn, max_epochs - 1, name)
-                    n += 1
-                else:
-                    learn.save(name)
-                    n, best, spe = 1, runs[kappa_p][0], None
-            else:
-                torch.manual_seed(seed)
-                kappa_p = load_results(out).get('kappa_p', {}).get(str(d), {}).get('chosen')
-                if kind == 'prior' and kappa_p is None:
-                    raise ValueError(f"seed {seed} at d={d} needs seed 0's kappa_p: put {d}:0 before {d}:{seed} in grid")
-                kw = dict(prior=VMFPrior.from_learner(clf, kappa_p)) if kind == 'prior' else {}
-                learn = hvae_learner(dls, kind, d, **kw)
-                n, best, spe = fit_vae(learn, max_epochs, name)
-            torch.manual_seed(seed)
-            row = dict(scores(learn.model), epochs=n, valid_neg_elbo=best, sec_per_epoch=spe)
-            update_results(out, lambda r: r.setdefault('runs', {}).__setitem__(key, row))
-    update_results(out, lambda r: r.__setitem__('setup', dict(max_epochs=max_epochs, patience=patience, bs=bs, lr=lr, K=k,
-                   n_ll=n_ll, kappa_candidates=cand, classifier_epochs=clf_epochs,
-                   n_train=len(data_['train'][0]), n_valid=n_valid)))
-    return load_results(out)
+KINDS = {'plain': 'HVAE', 'concat': 'HVAE-C', 'prior': 'HVAE-L'}   # the paper's names of the three kinds
