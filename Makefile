@@ -10,6 +10,13 @@ PY := python3
 STAMP := $(VENV)/.installed
 # the checkout's own penact first (also in a git worktree that shares another checkout's .venv)
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
+# MNIST from a local copy beside the repository when there is one (data_root() reads $PENACT_DATA)
+LOCAL_DATA := $(abspath ../shared/data)
+ifeq ($(PENACT_DATA),)
+ifneq ($(wildcard $(LOCAL_DATA)/MNIST/raw),)
+export PENACT_DATA := $(LOCAL_DATA)
+endif
+endif
 
 .PHONY: install demo test test-all bench export clean-nbs docs docs-offline
 
