@@ -22,7 +22,7 @@ from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from fastcore.script import anno_parser
 
-from .data import digits_dls, mnist_dls
+from .data import data_root, digits_dls, mnist_dls
 from .models.convnet import ConvNet
 from .prior import VMFPrior, penultimate, activation_summary, normalized_accuracy, last_linear
 from .shifts import shift
