@@ -23,8 +23,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.optimizer import SGD
 from fastai.torch_core import set_seed
 
-import penact.ckd  # noqa: F401  (the Learner.to_ckd / to_kd patches)
-from penact.ckd import CKDCallback
+from penact.ckd import CKDCallback, DISTILL_METHODS, distill_cbs
 from penact.data import TensorImages, mnist_dls
 from penact.models.convnet import ConvNet
 from penact.models.wrn import wrn_16_2, wrn_40_2
@@ -62,12 +61,7 @@ def main():
         student0, teacher, C = wrn_16_2(100), wrn_40_2(100), 100
     teacher.to(dev)
     kappa, radius = 10., 5.
-    methods = {
-        'Label': lambda l: l,
-        'CKD': lambda l: l.to_ckd(teacher.head, kappa, radius),
-        'KD': lambda l: l.to_kd(teacher),
-        'CKD+KD': lambda l: l.to_ckd(teacher.head, kappa, radius).to_kd(teacher),
-    }
+    methods = {m: (lambda l, m=m: l.add_cbs(distill_cbs(m, teacher, kappa, radius))) for m in DISTILL_METHODS}
     times = {m: [] for m in methods}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}, {'wall' if dev.type == 'cuda' else 'CPU'} time, data {args.data}, "
           f"{args.n_train} images/epoch, batch {args.bs}, {args.rounds} rounds")

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
-from fastcore.basics import patch
+from fastcore.basics import patch, store_attr
 from fastcore.imports import IN_NOTEBOOK
 from fastcore.meta import delegates
 from fastcore.script import call_parse
@@ -25,14 +25,16 @@ from fastai.optimizer import OptimWrapper
 from fastai.torch_core import find_bs, num_distrib, one_param, rank_distrib, set_seed
 from fastai.vision.core import cifar_stats
 
+from .checks import float_list, int_list
 from .prior import VMFPrior, last_linear, penultimate, kappa_at_prototypes
 from .data import TensorImages, PadCropFlip, cifar_dls, tensor_dls
 from .models.wrn import wrn_16_2, wrn_40_2
 from .shifts import shift as make_shift
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'METHODS', 'TABLE2', 'TABLE3', 'DistillLoss', 'LossTerm', 'CKDCallback', 'KDCallback', 'teacher_head',
-           'ckd_learner', 'vmf_stats', 'step_schedule', 'ckd_cifar100']
+__all__ = ['DISTILL_METHODS', 'PUBLISHED', 'METHODS', 'TABLE2', 'TABLE3', 'DistillLoss', 'LossTerm', 'DistillCallback',
+           'CKDCallback', 'KDCallback', 'teacher_head', 'ckd_learner', 'distill_cbs', 'vmf_stats', 'tune_kappa',
+           'step_schedule', 'ckd_cifar100']
 
 # %% ../nbs/02_ckd.ipynb #f08f7a16
 def _check_weight(v, name, allow_none=False):
@@ -120,10 +122,19 @@ def _n_outputs(model):
     try: return last_linear(model).out_features
     except ValueError: return None
 
-class _DistillCallback(Callback):
-    "Install a term of a `DistillLoss` before fitting and remove it after"
+class DistillCallback(Callback):
+    "Base of a distillation loss: before fitting, add `alpha * term(pred, *yb)` to the learner's `DistillLoss`; remove it after"
     order, run_valid = 0, True
-    term_name = 'distill'
+    term_name = 'distill'   # the term's name: its key in the DistillLoss and its metric column
+    alpha, gamma, n_classes = 0.9, None, None
+
+    def term(self,
+             pred:Tensor, # the student's output for the batch
+             *yb)->Tensor: # the batch's targets; returns the term per example, shape (n,)
+        "The distillation term per example; a subclass defines it"
+        raise NotImplementedError(f"{type(self).__name__} must define term(pred, *yb)")
+
+    def before_fit(self): self._install(self.term)
 
     def _student_classes(self):
         c = getattr(self.dls, 'c', None)
@@ -165,11 +176,11 @@ class _DistillCallback(Callback):
         self.learn.metrics = [m for m in self.learn.metrics if id(m) not in ids]
 
     def _check_pred(self, pred):
-        if pred.shape[-1] != self.n_classes:
+        if self.n_classes is not None and pred.shape[-1] != self.n_classes:
             raise ValueError(f"the student predicts {pred.shape[-1]} classes but the teacher has {self.n_classes}")
 
 # %% ../nbs/02_ckd.ipynb #232b0533
-class CKDCallback(_DistillCallback):
+class CKDCallback(DistillCallback):
     "Class-wise KD (SPEC Eq. 13): add alpha * tau^2 KL(P[y] || softmax(f_S(x)/tau)) to gamma * CE, P from the teacher's head (Eq. 7)"
     term_name = 'ckd'
     def __init__(self,
@@ -203,9 +214,9 @@ class CKDCallback(_DistillCallback):
         if self.targets is None or self.targets.device != dev:
             self.targets = self.compute_targets(dev)
             self._neg_entropy = torch.special.xlogy(self.targets, self.targets).sum(-1)
-        self._install(self.ckd_term)
+        super().before_fit()
 
-    def ckd_term(self, pred:Tensor, y:Tensor, *_)->Tensor:
+    def term(self, pred:Tensor, y:Tensor, *_)->Tensor:
         "tau^2 KL(P[y] || softmax(pred/tau)) per example"
         self._check_pred(pred)
         logq = F.log_softmax(pred.reshape(-1, pred.shape[-1]).float() / self.tau, -1)
@@ -213,7 +224,7 @@ class CKDCallback(_DistillCallback):
         return self.tau ** 2 * (self._neg_entropy[y] - (self.targets[y] * logq).sum(-1))
 
 # %% ../nbs/02_ckd.ipynb #b46f6c51
-class KDCallback(_DistillCallback):
+class KDCallback(DistillCallback):
     "Standard KD (SPEC Eq. 10): add alpha * tau^2 KL(softmax(f_T(x)/tau) || softmax(f_S(x)/tau)) to gamma * CE"
     term_name = 'kd'
     def __init__(self,
@@ -230,12 +241,12 @@ class KDCallback(_DistillCallback):
         p = next(self.teacher.parameters(), None)
         self._state = (self.teacher.training, None if p is None else p.device, [q.requires_grad for q in self.teacher.parameters()])
         self.teacher.to(one_param(self.model).device).eval().requires_grad_(False)
-        self._install(self.kd_term)
+        super().before_fit()
 
     def after_pred(self):
         with torch.no_grad(): self.teacher_logits = self.teacher(*self.xb)
 
-    def kd_term(self, pred:Tensor, *_)->Tensor:
+    def term(self, pred:Tensor, *_)->Tensor:
         "tau^2 KL(softmax(teacher_logits/tau) || softmax(pred/tau)) per example"
         if self.n_classes is None: self.n_classes = self.teacher_logits.shape[-1]
         self._check_pred(pred)
@@ -298,6 +309,41 @@ def ckd_learner(dls, # the student's DataLoaders
     if beta > 0: learn.to_kd(teacher, tau=tau, alpha=beta, gamma=gamma)
     return learn
 
+# %% ../nbs/02_ckd.ipynb #cfee42e9
+def _need_teacher(method, teacher):
+    if not isinstance(teacher, nn.Module): raise ValueError(f"method {method!r} needs the teacher (an nn.Module), got {type(teacher).__name__}")
+
+def _label(**_): return []
+
+def _kd(teacher=None, tau=4., alpha=0.9, gamma=0.1, **_):
+    _need_teacher('KD', teacher)
+    return [KDCallback(teacher, tau=tau, alpha=alpha, gamma=gamma)]
+
+def _ckd(teacher=None, kappa=None, radius=None, tau=4., alpha=0.9, gamma=0.1, n_samples=1000, seed=0, **_):
+    _need_teacher('CKD', teacher)
+    return [CKDCallback(teacher_head(teacher), kappa, radius, tau=tau, alpha=alpha, gamma=gamma, n_samples=n_samples, seed=seed)]
+
+def _ckd_kd(teacher=None, tau=4., beta=0.9, gamma=0.1, **kw):
+    return _ckd(teacher, tau=tau, gamma=gamma, **kw) + [KDCallback(teacher, tau=tau, alpha=beta, gamma=gamma)]
+
+DISTILL_METHODS = {'Label': _label, 'KD': _kd, 'CKD': _ckd, 'CKD+KD': _ckd_kd}
+
+def distill_cbs(method:str, # a key of `DISTILL_METHODS`: 'Label', 'KD', 'CKD' or 'CKD+KD'
+                teacher:nn.Module|None=None, # the teacher classifier (CKD reads only its head; 'Label' needs none)
+                kappa:float|None=None, # concentration of the prior (CKD), > 0
+                radius:float|None=None, # norm r of the synthesised activations (CKD), > 0
+                tau:float=4., # temperature of every distillation term, > 0
+                alpha:float=0.9, # weight of the method's distillation term (CKD's, or KD's for 'KD')
+                beta:float=0.9, # weight of the KD term of 'CKD+KD'
+                gamma:float=0.1, # weight of the CE term
+                n_samples:int=1000, # M, synthesised activations per class (CKD)
+                seed:int=0, # seed of the class targets (CKD)
+               )->list: # the callbacks to add to the student's Learner ([] for 'Label')
+    "The fastai callbacks of a distillation method, by name: the one table from method names to losses"
+    if method not in DISTILL_METHODS: raise ValueError(f"method must be one of {tuple(DISTILL_METHODS)}, got {method!r}")
+    return DISTILL_METHODS[method](teacher=teacher, kappa=kappa, radius=radius, tau=tau, alpha=alpha, beta=beta, gamma=gamma,
+                                   n_samples=n_samples, seed=seed)
+
 # %% ../nbs/02_ckd.ipynb #e1522fad
 def vmf_stats(
     model:nn.Module, # a trained classifier (the teacher); its last nn.Linear is the head
@@ -308,6 +354,36 @@ def vmf_stats(
     z, y = penultimate(model, dl, max_batches=max_batches)
     kappa, cos = kappa_at_prototypes(z, y, last_linear(model))
     return dict(radius=float(z.norm(dim=-1).mean()), cos=cos, kappa=kappa)
+
+# %% ../nbs/02_ckd.ipynb #ee4d794f
+def tune_kappa(
+    make_learner, # kappa -> a fresh Learner whose fit trains the student with CKD at that kappa (data, student, callbacks)
+    candidates, # the kappas to try (a list, or comma-separated), each > 0
+    fit=None, # learn -> None, the training of one candidate; default: `learn.fit_one_cycle(5, 1e-3)`
+    metric:str='accuracy', # the validation metric that scores a candidate (its value after the last epoch, higher is better)
+    seeds=(0,), # each candidate is trained once per seed (`set_seed` before `make_learner`); its score is the mean
+    scores:dict|None=None, # candidates already scored ({kappa: score}): not trained again; the dict is updated in place
+    on_score=None, # called as on_score(kappa, score) after each new candidate (to save progress)
+)->dict: # {'chosen': the best kappa, 'candidates': {kappa: score}}
+    "Choose the CKD concentration by cross-validation on the downstream task (paper §2.1): train a student per candidate, keep the best"
+    cands = float_list(candidates, 'candidates')
+    seeds = int_list(seeds, 'seeds')
+    scores = {} if scores is None else scores
+    for k in cands:
+        if k in scores: continue
+        vals = []
+        for s in seeds:
+            set_seed(s, reproducible=True)
+            learn = make_learner(k)
+            names = [getattr(m, 'name', None) for m in learn.metrics]
+            if metric not in names: raise ValueError(f"metric must name one of the learner's metrics {names}, got {metric!r}")
+            with learn.no_bar(), learn.no_logging():
+                if fit is None: learn.fit_one_cycle(5, 1e-3)
+                else: fit(learn)
+            vals.append(float(dict(zip(learn.recorder.metric_names[1:], learn.recorder.values[-1]))[metric]))
+        scores[k] = sum(vals) / len(vals)
+        if on_score is not None: on_score(k, scores[k])
+    return dict(chosen=max(cands, key=lambda k: scores[k]), candidates={k: scores[k] for k in cands})
 
 # %% ../nbs/02_ckd.ipynb #5e85a03e
 PUBLISHED = {  # CRD paper (Tian et al. 2020), Table 1, WRN-40-2 -> WRN-16-2 on CIFAR-100: top-1 test accuracy (%)
@@ -393,7 +469,7 @@ def ckd_cifar100(
     miles = [int(m) / epochs for m in str(milestones).split(',')] if milestones else [m / 240 for m in (150, 180, 210)]
     bs_proc = max(1, bs // max(1, num_distrib()))
     done, records = _done(out), []
-    seeds = [int(s) for s in str(seeds).split(',')]
+    seeds = int_list(seeds, 'seeds')
 
     def fit(learn): return _fit(learn, epochs, lr, miles, fp16)
     # the teacher
@@ -425,9 +501,7 @@ def ckd_cifar100(
             tfm = make_shift(kind, lev)
             if tfm is not None: dls.train.after_batch.add(tfm)
             learn = _learner(dls, wrn_16_2(100), wd)
-            if 'CKD' in m: learn.add_cb(CKDCallback(t_model.head, k, r, tau=tau, alpha=alpha, gamma=gamma, n_samples=n_samples))
-            if m == 'KD': learn.add_cb(KDCallback(t_model, tau=tau, alpha=alpha, gamma=gamma))
-            if m == 'CKD+KD': learn.add_cb(KDCallback(t_model, tau=tau, alpha=beta, gamma=gamma))
+            learn.add_cbs(distill_cbs(m, t_model, k, r, tau=tau, alpha=alpha, beta=beta, gamma=gamma, n_samples=n_samples))
             acc, best = fit(learn)
             rec = dict(method=m, shift=kind, level=float(lev), seed=seed, epochs=epochs, synthetic=synthetic, acc=acc, best_acc=best,
                        kappa=k, radius=r, seconds=time.time() - t0)

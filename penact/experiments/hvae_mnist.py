@@ -15,7 +15,8 @@ from fastai.torch_core import set_seed
 from ..data import TensorImages, mnist_dls, tensor_dls
 from ..hvae import KINDS, binarize, classifier_learner, evaluate, hvae_learner
 from ..prior import VMFPrior
-from .results import float_list, int_list, load, record, runs_dir, update
+from ..checks import float_list, int_list
+from .results import load, record, runs_dir, update
 
 # %% auto #0
 __all__ = ['mnist_splits', 'vae_dls', 'Checkpoint', 'fit_resumable', 'table4']

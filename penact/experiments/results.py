@@ -8,7 +8,7 @@ import fcntl, json, math, os, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['load', 'update', 'record', 'runs_dir', 'int_list', 'float_list']
+__all__ = ['load', 'update', 'record', 'append', 'runs_dir']
 
 # %% ../../nbs/09_experiments.results.ipynb #fd6571a5
 def load(path)->dict:
@@ -35,6 +35,11 @@ def record(path, section:str, key:str, value)->dict:
     "Store `value` under results[section][key] (one finished run, a chosen hyperparameter, ...)"
     return update(path, lambda r: r.setdefault(section, {}).__setitem__(key, value))
 
+
+def append(path, section:str, value)->dict:
+    "Append `value` (one finished run) to the list results[section]"
+    return update(path, lambda r: r.setdefault(section, []).append(value))
+
 # %% ../../nbs/09_experiments.results.ipynb #9f0027cf
 def runs_dir(name:str, root=None)->Path:
     "Folder for the checkpoints of study `name`: `root`, else `$PENACT_RUNS`, else ~/.cache/penact/runs"
@@ -42,21 +47,3 @@ def runs_dir(name:str, root=None)->Path:
     path = Path(root).expanduser() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-# %% ../../nbs/09_experiments.results.ipynb #62d5e3ed
-def int_list(s, name:str, low:int=0)->list:
-    "A comma-separated list of integers >= low (or a list of them), with an error that names the parameter"
-    try: vals = [int(v) for v in (s.split(',') if isinstance(s, str) else s) if str(v).strip()]
-    except (TypeError, ValueError): vals = None
-    if not vals or any(v < low for v in vals):
-        raise ValueError(f"{name} must be a comma-separated list of integers >= {low}, got {s!r}")
-    return vals
-
-
-def float_list(s, name:str, low:float=0.)->list:
-    "A comma-separated list of numbers > low (or a list of them), with an error that names the parameter"
-    try: vals = [float(v) for v in (s.split(',') if isinstance(s, str) else s) if str(v).strip()]
-    except (TypeError, ValueError): vals = None
-    if not vals or any(not (v > low and math.isfinite(v)) for v in vals):
-        raise ValueError(f"{name} must be a comma-separated list of finite numbers > {low}, got {s!r}")
-    return vals
