@@ -4,37 +4,24 @@
 
 # %% ../nbs/02_ckd.ipynb #8f238ac7
 from __future__ import annotations
-import json, math, time
-from functools import partial
-from pathlib import Path
+import math
 
 import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 from fastcore.basics import patch, store_attr
-from fastcore.imports import IN_NOTEBOOK
 from fastcore.meta import delegates
-from fastcore.script import call_parse
 from fastai.callback.core import Callback
-from fastai.callback.schedule import ParamScheduler
-from fastai.data.transforms import Normalize
+from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (adds Learner.fit_one_cycle, tune_kappa's default)
 from fastai.learner import Learner, Metric
-from fastai.losses import CrossEntropyLossFlat
-from fastai.metrics import accuracy
-from fastai.optimizer import OptimWrapper
-from fastai.torch_core import find_bs, num_distrib, one_param, rank_distrib, set_seed
-from fastai.vision.core import cifar_stats
+from fastai.torch_core import find_bs, one_param, set_seed
 
 from .checks import float_list, int_list
 from .prior import VMFPrior, last_linear, penultimate, kappa_at_prototypes
-from .data import TensorImages, PadCropFlip, cifar_dls, tensor_dls
-from .models.wrn import wrn_16_2, wrn_40_2
-from .shifts import shift as make_shift
 
 # %% auto #0
-__all__ = ['DISTILL_METHODS', 'PUBLISHED', 'METHODS', 'TABLE2', 'TABLE3', 'DistillLoss', 'LossTerm', 'DistillCallback',
-           'CKDCallback', 'KDCallback', 'teacher_head', 'ckd_learner', 'distill_cbs', 'vmf_stats', 'tune_kappa',
-           'step_schedule', 'ckd_cifar100']
+__all__ = ['DISTILL_METHODS', 'DistillLoss', 'LossTerm', 'DistillCallback', 'CKDCallback', 'KDCallback', 'teacher_head',
+           'ckd_learner', 'distill_cbs', 'vmf_stats', 'tune_kappa']
 
 # %% ../nbs/02_ckd.ipynb #f08f7a16
 def _check_weight(v, name, allow_none=False):
@@ -384,128 +371,3 @@ def tune_kappa(
         scores[k] = sum(vals) / len(vals)
         if on_score is not None: on_score(k, scores[k])
     return dict(chosen=max(cands, key=lambda k: scores[k]), candidates={k: scores[k] for k in cands})
-
-# %% ../nbs/02_ckd.ipynb #5e85a03e
-PUBLISHED = {  # CRD paper (Tian et al. 2020), Table 1, WRN-40-2 -> WRN-16-2 on CIFAR-100: top-1 test accuracy (%)
-    'Teacher (WRN-40-2)': 75.61, 'Student (WRN-16-2)': 73.26, 'KD': 74.92, 'FitNet': 73.58, 'AT': 74.08,
-    'SP': 73.83, 'VID': 74.11, 'RKD': 73.35, 'CRD': 75.48}
-METHODS = ('Label', 'KD', 'CKD', 'CKD+KD')
-TABLE2 = [(m, 'none', 0.) for m in METHODS]
-TABLE3 = [(m, k, l) for m in ('Label', 'KD', 'CKD') for k, l in
-          [('photometric', d) for d in (0.2, 0.4, 0.6, 0.8, 1.0)] + [('downsample', r) for r in (0.75, 0.5, 0.25)]]
-
-def step_schedule(lr:float, # initial learning rate
-                  milestones:list, # fractions of training after which the rate is divided by 10
-                 ):
-    "lr, divided by 10 at each milestone: a fastai schedule function of the training fraction pos in [0, 1]"
-    def _f(pos): return lr * 0.1 ** sum(pos >= m - 1e-9 for m in milestones)
-    return _f
-
-def _synthetic_dls(bs, seed):
-    g = torch.Generator().manual_seed(seed)
-    def ds(split): return TensorImages(torch.randint(0, 256, (2 * bs, 3, 32, 32), dtype=torch.uint8, generator=g),
-                                       torch.randint(0, 100, (2 * bs,), generator=g), split)
-    return tensor_dls(ds(0), ds(1), bs=bs, after_batch=[PadCropFlip(), Normalize.from_stats(*cifar_stats)])
-
-def _dls(root, bs, synthetic, seed):
-    if synthetic: return _synthetic_dls(bs, seed)
-    return cifar_dls('cifar100', root or None, bs=bs, augment=True, normalize=True)
-
-def _fit(learn, epochs, lr, fractions, fp16):
-    if fp16: learn.to_fp16()
-    cbs = [ParamScheduler({'lr': step_schedule(lr, fractions)})]
-    if num_distrib() > 1:
-        from fastai.distributed import distrib_ctx   # needs accelerate, only for multi-GPU runs
-        with learn.distrib_ctx(): learn.fit(epochs, lr, cbs=cbs)
-    else: learn.fit(epochs, lr, cbs=cbs)
-    accs = [dict(zip(learn.recorder.metric_names[1:], v))['accuracy'] for v in learn.recorder.values]
-    return 100 * float(accs[-1]), 100 * float(max(accs))
-
-def _learner(dls, model, wd):
-    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy,
-                   opt_func=partial(OptimWrapper, opt=torch.optim.SGD, momentum=0.9), wd=wd, wd_bn_bias=True, train_bn=True)
-
-def _record(out, rec):
-    if rank_distrib() != 0: return
-    out = Path(out)
-    recs = json.loads(out.read_text()) if out.exists() else []
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(recs + [rec], indent=1))
-
-def _done(out):
-    out = Path(out)
-    if not out.exists(): return set()
-    return {(r['method'], r['shift'], float(r['level']), r['seed'], r['epochs'], r['synthetic']) for r in json.loads(out.read_text())}
-
-# %% ../nbs/02_ckd.ipynb #00074739
-def ckd_cifar100(
-    runs:str='all', # 'all', 'table2' (Label, KD, CKD, CKD+KD on clean data), 'table3' (the shift grid), 'teacher', or 'one'
-    method:str='CKD', # with runs='one': 'Label', 'KD', 'CKD' or 'CKD+KD'
-    shift:str='none', # with runs='one': 'none', 'photometric' or 'downsample'
-    level:float=0., # with runs='one': delta of the photometric shift or rate of the downsampling
-    teacher:str='models/wrn_40_2_cifar100.pth', # the teacher's weights: loaded if the file exists, else trained (Label, clean) and saved there
-    out:str='results/ckd_cifar100.json', # results file: a JSON list, one record per run; runs already in it are skipped
-    root:str='', # data root holding cifar-100-python/ ('': `penact.data.data_root()`)
-    epochs:int=240, # epochs of every training (the protocol: 240)
-    milestones:str='', # comma-separated epochs after which the learning rate is divided by 10; '': 150,180,210 scaled to `epochs`
-    lr:float=0.05, # initial learning rate of SGD
-    wd:float=5e-4, # weight decay (an L2 term on every parameter)
-    bs:int=64, # total batch size, split over the processes of a distributed run
-    tau:float=4., # temperature of KD and CKD
-    alpha:float=0.9, # weight of the distillation term (CKD's, or KD's for 'KD')
-    beta:float=0.9, # weight of the KD term of 'CKD+KD'
-    gamma:float=0.1, # weight of the CE term of the distillation runs
-    radius:float=80., # r of the prior (the paper: 80); 0: the teacher's mean activation norm
-    kappa:float=0., # kappa of the prior; 0: the moment estimate from the teacher's clean training activations
-    n_samples:int=1000, # M, synthesised activations per class for the class targets
-    seeds:str='0', # comma-separated seeds; each run is repeated for each
-    fp16:bool=False, # mixed precision (CUDA)
-    synthetic:bool=False, # two batches of random CIFAR-shaped tensors instead of CIFAR-100 (smoke test)
-)->list: # the records of the runs done by this call
-    "The CRD protocol on CIFAR-100 for CKD (paper Tables 2 and 3): trains or loads the teacher, then the students"
-    if runs not in ('all', 'table2', 'table3', 'teacher', 'one'): raise ValueError(f"runs must be 'all', 'table2', 'table3', 'teacher' or 'one', got {runs!r}")
-    if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    grid = {'all': TABLE2 + TABLE3, 'table2': TABLE2, 'table3': TABLE3, 'teacher': [], 'one': [(method, shift, float(level))]}[runs]
-    miles = [int(m) / epochs for m in str(milestones).split(',')] if milestones else [m / 240 for m in (150, 180, 210)]
-    bs_proc = max(1, bs // max(1, num_distrib()))
-    done, records = _done(out), []
-    seeds = int_list(seeds, 'seeds')
-
-    def fit(learn): return _fit(learn, epochs, lr, miles, fp16)
-    # the teacher
-    t_path = Path(teacher)
-    set_seed(0)
-    t_model = wrn_40_2(100)
-    if t_path.exists(): t_model.load_state_dict(torch.load(t_path, map_location='cpu'))
-    else:
-        t0 = time.time()
-        acc, best = fit(_learner(_dls(root, bs_proc, synthetic, 0), t_model, wd))
-        if rank_distrib() == 0:
-            t_path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(t_model.state_dict(), t_path)
-        rec = dict(method='teacher', shift='none', level=0., seed=0, epochs=epochs, synthetic=synthetic, acc=acc, best_acc=best, seconds=time.time() - t0)
-        _record(out, rec); records.append(rec)
-    clean = _dls(root, bs_proc, synthetic, 0)
-    dev = clean.device
-    t_model.to(dev)
-    set_seed(0)                                   # the same augmented batches, hence the same kappa, in every call
-    stats = vmf_stats(t_model, clean.train.new(shuffle=False, drop_last=False), max_batches=200)
-    r = radius if radius > 0 else stats['radius']
-    k = kappa if kappa > 0 else stats['kappa']
-    for seed in seeds:
-        for m, kind, lev in grid:
-            if (m, kind, float(lev), seed, epochs, synthetic) in done: continue
-            t0 = time.time()
-            set_seed(seed)
-            dls = _dls(root, bs_proc, synthetic, seed)
-            tfm = make_shift(kind, lev)
-            if tfm is not None: dls.train.after_batch.add(tfm)
-            learn = _learner(dls, wrn_16_2(100), wd)
-            learn.add_cbs(distill_cbs(m, t_model, k, r, tau=tau, alpha=alpha, beta=beta, gamma=gamma, n_samples=n_samples))
-            acc, best = fit(learn)
-            rec = dict(method=m, shift=kind, level=float(lev), seed=seed, epochs=epochs, synthetic=synthetic, acc=acc, best_acc=best,
-                       kappa=k, radius=r, seconds=time.time() - t0)
-            _record(out, rec); records.append(rec)
-    return records
-
-if __name__ == '__main__' and not IN_NOTEBOOK: call_parse(ckd_cifar100)   # python -m penact.ckd --help
