@@ -6,8 +6,10 @@
 from __future__ import annotations
 import math
 
+import torch
+
 # %% auto #0
-__all__ = ['check_int', 'check_number', 'int_list', 'float_list']
+__all__ = ['check_int', 'check_number', 'int_list', 'float_list', 'check_labels']
 
 # %% ../nbs/00a_checks.ipynb #031b4289
 def check_int(v, # the value
@@ -51,3 +53,22 @@ def float_list(s, # a comma-separated string or a list of numbers
     if not vals or any(not (v > low and math.isfinite(v)) for v in vals):
         raise ValueError(f"{name} must be a comma-separated list of finite numbers > {low:g}, got {s!r}")
     return vals
+
+# %% ../nbs/00a_checks.ipynb #99f20fac
+def check_labels(labels, # class indices: a tensor, list or array
+                 n_classes:int|None=None, # labels must lie in [0, n_classes) (None: only >= 0)
+                 n:int|None=None, # the expected number of labels (None: any, any shape)
+                 name:str='labels', # the parameter's name, for the message
+                 device=None, # where the returned tensor lives (None: where it is)
+                )->torch.Tensor:
+    "`labels` as an int64 tensor when they are integer class indices in range, else a ValueError naming `name`"
+    labels = torch.as_tensor(labels, device=device)
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"{name} must be integer class indices, got {labels.dtype}")
+    if n is not None and labels.shape != (n,): raise ValueError(f"{name} must have shape ({n},), got {tuple(labels.shape)}")
+    if labels.numel():
+        lo, hi = labels.min().item(), labels.max().item()
+        if lo < 0 or (n_classes is not None and hi >= n_classes):
+            allowed = f"[0, {n_classes - 1}]" if n_classes is not None else "[0, inf)"
+            raise ValueError(f"{name} must lie in {allowed}, found {lo}..{hi}")
+    return labels.long()

@@ -17,6 +17,8 @@ from fastai.vision.core import cifar_stats
 from fastai.data.transforms import Normalize
 from fasttransform import Transform
 
+from .checks import check_int
+
 # %% auto #0
 __all__ = ['data_root', 'TensorImages', 'TensorDataLoader', 'tensor_dls', 'mnist_dls', 'PadCropFlip', 'cifar_dls', 'digits_dls']
 
@@ -51,8 +53,7 @@ class TensorImages(torch.utils.data.Dataset):
         return TensorImage(self.images[idx].float().div_(self.scale)), TensorCategory(self.labels[idx])
 
 # %% ../nbs/01a_data.ipynb #6ff80612
-def _check_bs(bs):
-    if int(bs) < 1: raise ValueError(f"bs must be >= 1, got {bs}")
+def _check_bs(bs): check_int(bs, 'bs')
 
 class TensorDataLoader(TfmdDL):
     "A fastai `TfmdDL` over a dataset with `batch(indices)`: one indexing per batch instead of `bs` item fetches and a collate"
@@ -134,8 +135,7 @@ class PadCropFlip(Transform):
                  pad:int=4, # zero padding on each side before cropping
                  flip:bool=True): # also flip horizontally with probability 1/2
         super().__init__()
-        if int(pad) < 0: raise ValueError(f"pad must be >= 0, got {pad}")
-        self.pad, self.flip = int(pad), flip
+        self.pad, self.flip = check_int(pad, 'pad', 0), flip
 
     def encodes(self, x:TensorImage):
         n, c, h, w = x.shape

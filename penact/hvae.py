@@ -22,6 +22,7 @@ from fastai.metrics import AvgMetric, accuracy
 from fastai.optimizer import OptimWrapper
 from fastprogress.fastprogress import progress_bar
 
+from .checks import check_int, check_labels
 from .vmf import HypersphericalUniform, VonMisesFisher
 from .prior import VMFPrior
 
@@ -40,10 +41,6 @@ def _mlp(n_in:int, widths)->list:
         n_in = w
     return layers
 
-def _check_int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-
 class MLPClassifier(nn.Module):
     "Flatten, the encoder's body n_in-256-128 (ReLU), a linear d-wide penultimate layer, then a linear head"
     def __init__(self,
@@ -52,8 +49,7 @@ class MLPClassifier(nn.Module):
                  n_in:int=784, # input size after flattening
                  hidden:tuple=(256, 128)): # widths of the ReLU body
         super().__init__()
-        _check_int(latent_dim, 'latent_dim', 2)
-        _check_int(n_classes, 'n_classes', 2)
+        latent_dim, n_classes = check_int(latent_dim, 'latent_dim', 2), check_int(n_classes, 'n_classes', 2)
         self.body = nn.Sequential(nn.Flatten(), *_mlp(n_in, hidden), nn.Linear(hidden[-1], latent_dim))
         self.head = nn.Linear(latent_dim, n_classes)
 
@@ -94,7 +90,7 @@ class HVAE(nn.Module):
                  n_in:int=784, # pixels per image
                  hidden:tuple=(256, 128)): # encoder widths; the decoder uses them reversed
         super().__init__()
-        _check_int(latent_dim, 'latent_dim', 2)
+        latent_dim = check_int(latent_dim, 'latent_dim', 2)
         if kind not in _KINDS: raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
         if kind == 'prior':
             if prior is None: raise ValueError("kind='prior' needs a VMFPrior: pass prior=VMFPrior.from_model(classifier, kappa_p)")
@@ -103,7 +99,7 @@ class HVAE(nn.Module):
                 raise ValueError(f"the prior lives on S^{prior.dim - 1} (dim {prior.dim}) but latent_dim={latent_dim}: they must be equal")
             n_classes = prior.n_classes
         elif prior is not None: raise ValueError(f"prior is only used by kind='prior', got kind={kind!r}")
-        _check_int(n_classes, 'n_classes', 2)
+        n_classes = check_int(n_classes, 'n_classes', 2)
         store_attr('latent_dim,kind,n_classes,n_in')
         self.encoder = nn.Sequential(nn.Flatten(), *_mlp(n_in, hidden))
         self.loc = nn.Linear(hidden[-1], latent_dim)
@@ -120,11 +116,7 @@ class HVAE(nn.Module):
     def _labels(self, y, n):
         if not self.conditional: return None
         if y is None: raise ValueError(f"kind={self.kind!r} needs labels y (the model bounds log p(x|y)); the batch has none")
-        y = _plain(torch.as_tensor(y, device=self.loc.weight.device))
-        if y.is_floating_point() or y.shape != (n,): raise ValueError(f"y must hold {n} integer labels, got {y.dtype} of shape {tuple(y.shape)}")
-        if n and (y.min() < 0 or y.max() >= self.n_classes):
-            raise ValueError(f"labels y must lie in [0, {self.n_classes - 1}], found {y.min().item()}..{y.max().item()}")
-        return y.long()
+        return check_labels(_plain(torch.as_tensor(y, device=self.loc.weight.device)), self.n_classes, n, name='y')
 
     def posterior(self, x:Tensor)->VonMisesFisher:
         "q(z|x) = vMF(mu(x), softplus(.) + 1), batch shape (B,)"
@@ -222,8 +214,7 @@ def log_likelihood(
     n_samples:int=1000, # K, importance samples per image
     chunk:int=100)->Tensor: # samples decoded at once
     "Importance-sampled log p(x) (plain) or log p(x|y) (concat, prior) per image, shape (B,), in nats"
-    _check_int(n_samples, 'n_samples', 1)
-    _check_int(chunk, 'chunk', 1)
+    check_int(n_samples, 'n_samples'); check_int(chunk, 'chunk')
     x = _plain(x)
     y = model._labels(y, x.shape[0])
     q = model.posterior(x)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from fastai.callback.hook import Hook
 from fastprogress.fastprogress import progress_bar
 
+from .checks import check_int, check_labels, check_number
 from .vmf import VonMisesFisher, mean_resultant_length, concentration_from_mean_resultant, _bessel_stats
 
 # %% auto #0
@@ -20,6 +21,12 @@ __all__ = ['VMFPrior', 'last_linear', 'penultimate', 'VMFFit', 'fit_kappa', 'act
            'normalized_accuracy']
 
 # %% ../nbs/01_prior.ipynb #cd317593
+def _prototypes(weight):
+    "The unit rows of a head's weight; an error naming dead (zero) classes"
+    dead = (torch.linalg.vector_norm(weight, dim=1) == 0).nonzero().flatten().tolist()
+    if dead: raise ValueError(f"the prototypes of classes {dead} are zero vectors (dead classes): their direction is undefined")
+    return F.normalize(weight, dim=1)
+
 class VMFPrior(nn.Module):
     "p(y) = 1/C, p(z/|z| | y) = vMF(w_y/|w_y|, kappa), z = radius * z/|z|: a classifier head as a generative model"
     def __init__(self,
@@ -31,18 +38,15 @@ class VMFPrior(nn.Module):
         if not torch.is_tensor(weight) or weight.dim() != 2 or weight.shape[1] < 2:
             raise ValueError(f"weight must be a tensor of shape (n_classes, d) with d >= 2, got {getattr(weight, 'shape', weight)!r}")
         weight = weight.detach().clone().float() if not weight.is_floating_point() else weight.detach().clone()
-        dead = (torch.linalg.vector_norm(weight, dim=1) == 0).nonzero().flatten().tolist()
-        if dead: raise ValueError(f"the prototypes of classes {dead} are zero vectors (dead classes): their direction is undefined")
         if not torch.isfinite(weight).all(): raise ValueError("weight has non-finite entries")
-        kappa, radius = float(kappa), float(radius)
-        if not (math.isfinite(kappa) and kappa > 0): raise ValueError(f"kappa must be finite and > 0, got {kappa}")
-        if not (math.isfinite(radius) and radius > 0): raise ValueError(f"radius must be finite and > 0, got {radius}")
+        protos = _prototypes(weight)
+        kappa, radius = check_number(float(kappa), 'kappa'), check_number(float(radius), 'radius')
         if bias is not None:
             bias = bias.detach().clone().to(weight.dtype)
             if bias.shape != weight.shape[:1]: raise ValueError(f"bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
         self.register_buffer('weight', weight)
         self.register_buffer('bias', bias)
-        self.register_buffer('prototypes', F.normalize(weight, dim=1))
+        self.register_buffer('prototypes', protos)
         self.register_buffer('kappa', torch.tensor(kappa, dtype=weight.dtype))
         self.radius = radius
 
@@ -78,12 +82,7 @@ class VMFPrior(nn.Module):
 
     def extra_repr(self): return f"n_classes={self.n_classes}, dim={self.dim}, kappa={self.kappa.item():g}, radius={self.radius:g}"
 
-    def _labels(self, labels):
-        labels = torch.as_tensor(labels, device=self.prototypes.device)
-        if labels.is_floating_point() or labels.is_complex(): raise ValueError(f"labels must be integer class indices, got {labels.dtype}")
-        if labels.numel() and (labels.min() < 0 or labels.max() >= self.n_classes):
-            raise ValueError(f"labels must lie in [0, {self.n_classes - 1}], found {labels.min().item()}..{labels.max().item()}")
-        return labels.long()
+    def _labels(self, labels): return check_labels(labels, self.n_classes, device=self.prototypes.device)
 
     def _check_width(self, z, name='z'):
         if z.shape[-1] != self.dim: raise ValueError(f"{name} has width {z.shape[-1]}, but the prior's head has width d={self.dim}")
@@ -110,8 +109,7 @@ class VMFPrior(nn.Module):
 
     def sample_per_class(self, n:int)->tuple[Tensor, Tensor]:
         "n synthesised activations of every class: (z, labels), shapes (C n, d) and (C n,)"
-        if int(n) < 1: raise ValueError(f"n must be >= 1, got {n}")
-        labels = torch.arange(self.n_classes, device=self.prototypes.device).repeat_interleave(int(n))
+        labels = torch.arange(self.n_classes, device=self.prototypes.device).repeat_interleave(check_int(n, 'n'))
         return self.sample(labels), labels
 
     def log_prob(self, z:Tensor, labels:Tensor)->Tensor:
@@ -139,8 +137,7 @@ class VMFPrior(nn.Module):
             weight, bias = head.weight.detach(), (None if head.bias is None else head.bias.detach())
         if weight.shape != (self.n_classes, self.dim):
             raise ValueError(f"head maps {weight.shape[1]} -> {weight.shape[0]} but the prior has d={self.dim} and {self.n_classes} classes")
-        if int(n_samples) < 1: raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-        if not (math.isfinite(tau) and tau > 0): raise ValueError(f"tau must be finite and > 0, got {tau}")
+        check_int(n_samples, 'n_samples'); check_number(tau, 'tau')
         weight = weight.to(self.prototypes)
         bias = None if bias is None else bias.to(self.prototypes)
         C, M, d = self.n_classes, int(n_samples), self.dim
@@ -216,15 +213,8 @@ class VMFFit(NamedTuple):
     counts: Tensor # (C,) activations per class
 
 def _check_labels(labels, n, n_classes=None):
-    "labels as a long tensor of shape (n,), in [0, n_classes)"
-    labels = torch.as_tensor(labels)
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be integer class indices, got {labels.dtype}")
-    if labels.shape != (n,): raise ValueError(f"labels must have shape ({n},) to match the activations, got {tuple(labels.shape)}")
-    if labels.numel() and labels.min() < 0: raise ValueError(f"labels must be >= 0, found {labels.min().item()}")
-    if n_classes is not None and labels.numel() and labels.max() >= n_classes:
-        raise ValueError(f"labels must lie in [0, {n_classes - 1}], found {labels.max().item()}")
-    return labels.long()
+    "labels as a long tensor of shape (n,) (one per activation), in [0, n_classes)"
+    return check_labels(labels, n_classes, n)
 
 def _unit_rows(z, name):
     "Rows of z projected on the sphere, float64; an error for zero or non-finite rows"
@@ -271,11 +261,10 @@ def _head_of(head):
     if isinstance(head, nn.Linear): return head
     return last_linear(_model_of(head))
 
-def _prototypes(weight):
-    "The unit rows of a head's weight; an error naming dead (zero) classes"
-    dead = (torch.linalg.vector_norm(weight, dim=1) == 0).nonzero().flatten().tolist()
-    if dead: raise ValueError(f"the prototypes of classes {dead} are zero vectors (dead classes): their direction is undefined")
-    return F.normalize(weight, dim=1)
+def _check_z(z, weight):
+    "An error unless z has shape (n, d) with the head's width d"
+    if z.dim() != 2 or z.shape[1] != weight.shape[1]:
+        raise ValueError(f"z has shape {tuple(z.shape)}, but the head expects activations of width d={weight.shape[1]}")
 
 def activation_summary(
     z:Tensor, # penultimate activations, shape (n, d)
@@ -285,8 +274,7 @@ def activation_summary(
     "Norms, fitted concentrations, prototype alignment and GD-pair agreement of activations against a head"
     head = _head_of(head)
     weight = head.weight.detach()
-    if z.dim() != 2 or z.shape[1] != weight.shape[1]:
-        raise ValueError(f"z has shape {tuple(z.shape)}, but the head expects activations of width d={weight.shape[1]}")
+    _check_z(z, weight)
     C = weight.shape[0]
     labels = _check_labels(labels, len(z), C).to(z.device)
     protos = _prototypes(weight).to(z.device, torch.float64)
@@ -313,8 +301,7 @@ def kappa_at_prototypes(
 )->tuple[float, float]: # (kappa, mean cosine of the activations to their class prototype)
     "The shared kappa of Eq. 5 by maximum likelihood with each class's mean direction fixed at its prototype"
     weight = _head_of(head).weight.detach()
-    if z.dim() != 2 or z.shape[1] != weight.shape[1]:
-        raise ValueError(f"z has shape {tuple(z.shape)}, but the head expects activations of width d={weight.shape[1]}")
+    _check_z(z, weight)
     labels = _check_labels(labels, len(z), weight.shape[0]).to(z.device)
     cos = float((_unit_rows(z, 'z') * _prototypes(weight).to(z.device, torch.float64)[labels]).sum(1).mean())
     if not cos > 0:

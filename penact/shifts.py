@@ -4,13 +4,14 @@
 
 # %% ../nbs/02b_shifts.ipynb #50448e20
 from __future__ import annotations
-import math
 
 import torch
 from torch import Tensor
 import torch.nn.functional as F
 from fastai.torch_core import TensorImage
 from fasttransform import Transform
+
+from .checks import check_number
 
 # %% auto #0
 __all__ = ['Photometric', 'Downsample', 'shift']
@@ -32,9 +33,7 @@ class Photometric(Transform):
     def __init__(self,
                  delta:float): # strength: each factor is uniform in [max(0, 1 - delta), 1 + delta]; 0 = identity
         super().__init__()
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not math.isfinite(delta) or delta < 0:
-            raise ValueError(f"delta must be a finite number >= 0, got {delta!r}")
-        self.delta = float(delta)
+        self.delta = check_number(delta, 'delta', strict=False)
 
     def _factors(self, n, x):
         lo, hi = max(0., 1 - self.delta), 1 + self.delta

@@ -7,6 +7,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 from fastai.layers import ConvLayer
 
+from ..checks import check_int
+
 # %% auto #0
 __all__ = ['ConvNet']
 
@@ -19,9 +21,8 @@ class ConvNet(nn.Module):
                  width:int=32, # channels of the first two convolutions (the last two have twice as many); halve it for a student
                  in_channels:int=1): # channels of the input images
         super().__init__()
-        for name, v in dict(n_classes=n_classes, feat_dim=feat_dim, width=width, in_channels=in_channels).items():
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1: raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        w = width
+        n_classes, feat_dim, in_channels = check_int(n_classes, 'n_classes'), check_int(feat_dim, 'feat_dim'), check_int(in_channels, 'in_channels')
+        w = check_int(width, 'width')
         self.body = nn.Sequential(
             ConvLayer(in_channels, w), ConvLayer(w, w, stride=2),
             ConvLayer(w, 2 * w), ConvLayer(2 * w, 2 * w, stride=2),
