@@ -213,10 +213,9 @@ def fig2(
 # %% ../nbs/20_cli.ipynb #544c9299
 def _commands():
     "name -> function of each subcommand (imported when asked for, so that `penact demo` stays light)"
-    from penact import gan
-    from penact.experiments import ckd_cifar100, ckd_mnist, hvae_mnist
+    from penact.experiments import ckd_cifar100, ckd_mnist, gan_cifar10, hvae_mnist
     return {'demo': demo, 'fig2': fig2, 'hvae': hvae_mnist.table4, 'ckd-mnist': ckd_mnist.ckd_mnist, 'ckd': ckd_cifar100.ckd_cifar100,
-            'gan': gan.train_gan_cifar10}
+            'gan': gan_cifar10.train_gan_cifar10}
 
 _ABOUT = {'demo': "the main job on the embedded 8x8 digits or MNIST: teacher, vMF prior, Label/KD/CKD students",
           'fig2': "Figure 2: MNIST activations of a 2-D penultimate layer against the head's vMFs (CPU, minutes)",

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_gan.ipynb #c582e2e8
 from __future__ import annotations
-import json, math, os
+import math
 from pathlib import Path
 
 import torch
@@ -19,7 +19,7 @@ from .prior import VMFPrior, last_linear, kappa_at_prototypes
 __all__ = ['INCEPTION_URL', 'CondBatchNorm2d', 'GBlock', 'DBlock', 'CondResNetGenerator', 'ProjectionDiscriminator', 'sngan32',
            'sngan28', 'GaussianLatent', 'PriorLatent', 'hinge_d_loss', 'hinge_g_loss', 'CGANTrainer', 'generate',
            'feature_stats', 'frechet_distance', 'fid_from_features', 'inception_score', 'ClassifierFeatures',
-           'InceptionFeatures', 'extract', 'evaluate_gan', 'latent_kappa', 'train_gan_cifar10']
+           'InceptionFeatures', 'extract', 'evaluate_gan', 'latent_kappa']
 
 # %% ../nbs/04_gan.ipynb #6d7783ce
 class CondBatchNorm2d(nn.Module):
@@ -291,18 +291,22 @@ class CGANTrainer:
         return self
 
     def save(self, path:str|Path):
-        "Save networks, optimisers, step, history and the RNG state"
+        "Save networks, optimisers, step, history and the random states (CPU, and every CUDA device's when there is CUDA)"
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         torch.save(dict(gen=self.gen.state_dict(), disc=self.disc.state_dict(), latent=self.latent.state_dict(),
                         opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), step=self.step,
-                        history=self.history, rng=torch.get_rng_state()), path)
+                        history=self.history, rng=torch.get_rng_state(),
+                        cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None), path)
 
     def load(self, path:str|Path):
         "Restore what `save` wrote"
         sd = torch.load(path, map_location=self.device, weights_only=False)
         for k in ('gen', 'disc', 'latent', 'opt_g', 'opt_d'): getattr(self, k).load_state_dict(sd[k])
         self.step, self.history = sd['step'], sd['history']
-        torch.set_rng_state(sd['rng'])
+        torch.set_rng_state(sd['rng'].cpu())                     # map_location may have moved the states to the GPU
+        cuda_rng = sd.get('cuda_rng')
+        if cuda_rng is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in cuda_rng[:torch.cuda.device_count()]])
         return self
 
 # %% ../nbs/04_gan.ipynb #e6525fa3
@@ -465,62 +469,3 @@ def latent_kappa(classifier:nn.Module, # classifier whose last nn.Linear is its 
         zs.append(fx(xb.to(dev))[0]); ys.append(yb.to(dev)); count += len(yb)
         if n is not None and count >= n: break
     return kappa_at_prototypes(torch.cat(zs), torch.cat(ys), fx.head)
-
-# %% ../nbs/04_gan.ipynb #4d61f9f4
-def train_gan_cifar10(
-    out:str, # output folder: ckpt.pth (resumable) and metrics.json
-    latent:str='vmf', # 'vmf' (the classifier prior) or 'gaussian'
-    classifier:str|None=None, # a torch.save'd CIFAR-10 classifier (nn.Module, last Linear 128 wide; the paper: WRN-40-2); needed for 'vmf'
-    kappa:float|None=None, # vMF concentration of the latent (None: `latent_kappa` on the classifier's activations of `n_real` training images)
-    normalize:bool=False, # the classifier takes CIFAR-normalised inputs (trained with `cifar_dls(normalize=True)`)
-    n_steps:int=100_000, # generator steps (mimicry: 100k)
-    n_critic:int=5, # discriminator steps per generator step
-    bs:int=64, # batch size
-    lr:float=2e-4, # Adam learning rate, decayed linearly to 0 (mimicry's setting)
-    g_ch:int=256, # generator channels (mimicry's cGAN-PD: 256)
-    d_ch:int=128, # discriminator channels (mimicry's cGAN-PD: 128)
-    n_eval:int=5000, # generated images for IS and FID
-    n_real:int=10_000, # real training images for the FID statistics
-    features:str='inception', # 'inception' (torch-fidelity) or 'classifier' (the prior's classifier)
-    inception_weights:str|None=None, # local copy of torch-fidelity's Inception weights (default: torch hub cache or download)
-    data_root:str|None=None, # where CIFAR-10 lives or is downloaded to (see `penact.data.cifar_dls`)
-    synthetic:bool=False, # CIFAR-shaped random tensors instead of CIFAR-10 (smoke tests)
-    seed:int=0, # seed for weights, latents and data order
-    device:str|None=None, # torch device (default: cuda if available)
-    save_every:int=1000, # checkpoint every this many generator steps
-)->dict:
-    "Train the paper's conditional SNGAN on CIFAR-10 with a Gaussian or vMF latent and report IS and FID"
-    if latent not in ('vmf', 'gaussian'): raise ValueError(f"latent must be 'vmf' or 'gaussian', got {latent!r}")
-    if features not in ('inception', 'classifier'): raise ValueError(f"features must be 'inception' or 'classifier', got {features!r}")
-    dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    torch.manual_seed(seed)
-    clf = None
-    if classifier is not None: clf = torch.load(classifier, map_location=dev, weights_only=False).eval()
-    if (latent == 'vmf' or features == 'classifier') and clf is None:
-        raise ValueError("classifier (a torch.save'd CIFAR-10 classifier) is needed for latent='vmf' and features='classifier'")
-    if latent == 'vmf' and last_linear(clf).in_features != 128:
-        raise ValueError(f"the classifier's penultimate width is {last_linear(clf).in_features}, but the generator's latent_dim is 128")
-    if synthetic:
-        from penact.data import TensorImages, tensor_dls
-        n = max(4 * bs, 256)
-        ds = TensorImages(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 10, (n,)))
-        train_dl = tensor_dls(ds, ds, bs=bs, device=dev).train
-    else:
-        from penact.data import cifar_dls
-        train_dl = cifar_dls('cifar10', root=data_root, bs=bs, augment=False, seed=seed, device=dev).train
-    mean, std = (torch.tensor(v, device=dev)[:, None, None] for v in ((0.491, 0.482, 0.447), (0.247, 0.243, 0.261)))
-    tfm = (lambda x: (x - mean) / std) if normalize else None
-    fx = InceptionFeatures(inception_weights).to(dev) if features == 'inception' else ClassifierFeatures(clf, tfm)   # fail before training
-    G, D = sngan32(latent_dim=128, n_classes=10, g_ch=g_ch, d_ch=d_ch)
-    real_dl = train_dl.new(shuffle=False, drop_last=False)
-    if latent == 'vmf' and kappa is None: kappa, _ = latent_kappa(clf, real_dl, n=n_real, transform=tfm)
-    lat = PriorLatent(VMFPrior.from_model(clf, kappa)) if latent == 'vmf' else GaussianLatent(128)
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    tr = CGANTrainer(G, D, lat, n_critic=n_critic, lr=lr, linear_decay=True, path=out/'ckpt.pth', device=dev)
-    tr.fit(train_dl, n_steps, save_every=save_every)
-    real_stats = feature_stats(extract(fx, real_dl, n=n_real)[0])
-    res = dict(latent=latent, kappa=float(kappa) if latent == 'vmf' else None, n_steps=n_steps, n_critic=n_critic, bs=bs,
-               features=features, seed=seed, synthetic=synthetic,
-               **evaluate_gan(tr.gen, tr.latent, fx, real_stats, n_samples=n_eval, seed=seed))
-    (out/'metrics.json').write_text(json.dumps(res, indent=1))
-    return res
