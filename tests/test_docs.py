@@ -127,7 +127,7 @@ def browser(tmp_path_factory):
     opts.binary_location = chromium
     for flag in ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-                 '--disable-dev-shm-usage', '--window-size=1280,1000',
+                 '--disable-dev-shm-usage', '--window-size=1200,1000',
                  f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
         opts.add_argument(flag)
     opts.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
@@ -149,6 +149,8 @@ typeset.then(() => new Promise(r => setTimeout(r, 50))).then(() => done({
   typeset: document.querySelectorAll('mjx-container').length,
   errors: [...document.querySelectorAll('[data-mml-node="merror"]')].map(e => e.textContent),
   sidebar: document.querySelectorAll('#quarto-sidebar a').length,
+  wide: [...document.querySelectorAll('pre')].filter(p => p.scrollWidth > p.clientWidth + 1)
+          .map(p => p.textContent.split('\\n').reduce((a, b) => a.length >= b.length ? a : b).slice(0, 60)),
 }), e => done({failed: String(e)}));
 """
 
@@ -195,6 +197,7 @@ def test_every_page_in_a_browser(site, browser, tmp_path_factory, capsys):
         problems += [f"{page}: console error: {m}" for m in r['console']]
         problems += [f"{page}: image not loaded: {i['src']}" for i in r['images'] if not i['ok']]
         problems += [f"{page}: TeX error: {e}" for e in r['errors']]
+        problems += [f"{page}: a code block scrolls sideways in a 1200-pixel window: {w!r}" for w in r['wide']]
         if r['math'] != r['typeset']:
             problems.append(f"{page}: {r['math']} equations, {r['typeset']} typeset by MathJax")
         if r['sidebar'] < len(expected):
