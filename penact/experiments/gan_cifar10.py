@@ -11,8 +11,8 @@ import torch
 
 from ..checks import check_int, check_number
 from ..data import TensorImages, cifar_dls, tensor_dls
-from ..gan import (CGANTrainer, ClassifierFeatures, GaussianLatent, InceptionFeatures, PriorLatent, evaluate_gan, extract,
-                        feature_stats, latent_kappa, sngan32)
+from ..gan import CGANTrainer, ClassifierFeatures, GaussianLatent, InceptionFeatures, PriorLatent
+from ..gan import evaluate_gan, extract, feature_stats, latent_kappa, sngan32
 from ..prior import VMFPrior, last_linear
 
 # %% auto #0
