@@ -118,7 +118,7 @@ class VMFPrior(nn.Module):
         return self.distribution(labels).log_prob(F.normalize(z, dim=-1))
 
     def posterior(self, z:Tensor)->Tensor:
-        "p(y | z/|z|) of SPEC Eq. 6, the softmax of cosine logits kappa w_y^T z / (|w_y| |z|); shape z.shape[:-1] + (C,)"
+        "p(y | z/|z|) of Eq. 6, the softmax of cosine logits kappa w_y^T z / (|w_y| |z|); shape z.shape[:-1] + (C,)"
         self._check_width(z)
         return torch.softmax(self.kappa * F.normalize(z, dim=-1) @ self.prototypes.T, -1)
 
@@ -130,7 +130,7 @@ class VMFPrior(nn.Module):
                       seed:int|None=0, # seed for the samples (None: the global RNG), so that every process gets the same matrix
                       max_elements:int=2**24, # memory bound: about this many floats of samples and of logits per chunk of classes
                      )->Tensor: # P, shape (C, C), rows sum to 1
-        "The C x C row-stochastic class-target matrix of SPEC Eq. 7, from the head alone"
+        "The C x C row-stochastic class-target matrix of Eq. 7, from the head alone"
         if head is None: weight, bias = self.weight, self.bias
         else:
             if not isinstance(head, nn.Linear): raise ValueError(f"head must be a torch.nn.Linear, got {type(head).__name__}")
