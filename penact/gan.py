@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 from fastprogress.fastprogress import progress_bar
 
+from .checks import check_int
 from .prior import VMFPrior, last_linear, kappa_at_prototypes
 
 # %% auto #0
@@ -205,7 +206,8 @@ class CGANTrainer:
                  n_critic:int=5, # discriminator steps per generator step
                  lr:float=2e-4, # Adam learning rate of both networks
                  betas:tuple=(0., 0.9), # Adam betas of both networks
-                 linear_decay:bool=False, # decay both learning rates linearly to 0 over the `n_steps` of `fit` (mimicry's CIFAR setting)
+                 linear_decay:bool=False, # decay both learning rates linearly to 0 (mimicry's CIFAR setting)
+                 decay_steps:int|None=None, # reach 0 at this generator step (None: at the `n_steps` of each `fit` call)
                  path:str|Path|None=None, # checkpoint file (None: no checkpoints)
                  device=None): # device (default: the generator's)
         if latent.dim != gen.latent_dim:
@@ -219,6 +221,7 @@ class CGANTrainer:
         self.device = torch.device(device) if device is not None else next(gen.parameters()).device
         self.gen, self.disc, self.latent = gen.to(self.device), disc.to(self.device), latent.to(self.device)
         self.n_critic, self.path, self.lr, self.linear_decay = int(n_critic), (None if path is None else Path(path)), lr, linear_decay
+        self.decay_steps = None if decay_steps is None else check_int(decay_steps, 'decay_steps')
         self.opt_g = torch.optim.Adam(gen.parameters(), lr, betas=tuple(betas))
         self.opt_d = torch.optim.Adam(disc.parameters(), lr, betas=tuple(betas))
         self.step, self.history = 0, []
@@ -277,7 +280,7 @@ class CGANTrainer:
         for _ in pb:
             if self.linear_decay:
                 for opt in (self.opt_g, self.opt_d):
-                    for g in opt.param_groups: g['lr'] = self.lr * (1 - self.step / n_steps)
+                    for g in opt.param_groups: g['lr'] = self.lr * max(0., 1 - self.step / (self.decay_steps or n_steps))
             for _ in range(self.n_critic):
                 xb, yb = batch()
                 sums[0] += self.d_step(xb, yb) / self.n_critic
