@@ -213,20 +213,22 @@ def fig2(
 # %% ../nbs/20_cli.ipynb #544c9299
 def _commands():
     "name -> function of each subcommand (imported when asked for, so that `penact demo` stays light)"
-    from penact.experiments import ckd_cifar100, ckd_mnist, gan_cifar10, hvae_mnist
-    return {'demo': demo, 'fig2': fig2, 'hvae': hvae_mnist.table4, 'ckd-mnist': ckd_mnist.ckd_mnist, 'ckd': ckd_cifar100.ckd_cifar100,
-            'gan': gan_cifar10.train_gan_cifar10}
+    from penact.experiments import ckd_cifar100, ckd_mnist, gan_cifar10, gan_mnist, hvae_mnist
+    return {'demo': demo, 'fig2': fig2, 'hvae': hvae_mnist.table4, 'ckd-mnist': ckd_mnist.ckd_mnist, 'gan-mnist': gan_mnist.gan_mnist,
+            'ckd': ckd_cifar100.ckd_cifar100, 'cifar10-classifier': gan_cifar10.cifar10_classifier, 'gan': gan_cifar10.train_gan_cifar10}
 
 _ABOUT = {'demo': "the main job on the embedded 8x8 digits or MNIST: teacher, vMF prior, Label/KD/CKD students",
           'fig2': "Figure 2: MNIST activations of a 2-D penultimate layer against the head's vMFs (CPU, minutes)",
           'hvae': "Table 4: HVAE, HVAE-C and HVAE-L on MNIST, trained to convergence (CPU, many hours; resumable)",
           'ckd-mnist': "Table 3 and Figure 3 on MNIST: Label, KD, CKD students under domain shift, to convergence (CPU, hours; resumable)",
+          'gan-mnist': "vMF-GAN against a Gaussian latent on MNIST: GAN-train, GAN-test, FID, IS (CPU, hours; resumable)",
           'ckd': "CKD on CIFAR-100 (the CRD protocol of Table 2 and the shift grid of Table 3; a GPU job)",
-          'gan': "vMF-GAN on CIFAR-10 (IS and FID of Table 5; a GPU job)"}
+          'cifar10-classifier': "the WRN-40-2 on CIFAR-10 whose head is the vMF-GAN's prior (a GPU job)",
+          'gan': "vMF-GAN on CIFAR-10 (IS, FID, GAN-test and GAN-train; Table 5; a GPU job)"}
 
 def _usage():
     return 'usage: penact COMMAND [options]   (penact COMMAND --help for its options)\n\ncommands:\n' + '\n'.join(
-        f"  {n:9s} {a}" for n, a in _ABOUT.items())
+        f"  {n:18s} {a}" for n, a in _ABOUT.items())
 
 def main(argv:list|None=None)->int:
     "The `penact` console script: `penact COMMAND [options]`; returns the exit code"

@@ -9,16 +9,90 @@ from pathlib import Path
 
 import torch
 
-from ..checks import check_int, check_number
-from ..data import TensorImages, cifar_dls, tensor_dls
+from torch import Tensor, nn
+from fastai.torch_core import set_seed
+from fastai.vision.core import cifar_stats
+
+from ..checks import check_int, check_number, int_list
+from ..data import PadCropFlip, TensorImages, cifar_dls, tensor_dls
 from ..gan import CGANTrainer, ClassifierFeatures, GaussianLatent, InceptionFeatures, PriorLatent
-from ..gan import evaluate_gan, extract, feature_stats, latent_kappa, sngan32
+from ..gan import evaluate_gan, extract, feature_stats, generate, latent_kappa, sngan32
+from ..models.wrn import wrn_16_2, wrn_40_2
 from ..prior import VMFPrior, last_linear
+from .ckd_cifar100 import _fit, _learner
 
 # %% auto #0
-__all__ = ['train_gan_cifar10']
+__all__ = ['Normalized', 'cifar10_classifier', 'train_gan_cifar10']
+
+# %% ../../nbs/15_exp.gan_cifar10.ipynb #885f2670
+class Normalized(nn.Module):
+    "A classifier that normalises its images in [0, 1] with per-channel statistics first; its last nn.Linear stays the head"
+    def __init__(self,
+                 model:nn.Module, # the classifier proper
+                 mean, # per-channel means
+                 std): # per-channel standard deviations
+        super().__init__()
+        self.model = model
+        self.register_buffer('mean', torch.as_tensor(mean, dtype=torch.float32)[:, None, None])
+        self.register_buffer('std', torch.as_tensor(std, dtype=torch.float32)[:, None, None])
+    def forward(self, x:Tensor)->Tensor: return self.model((x - self.mean) / self.std)
+
+def _synthetic_cifar10(n, bs, seed, device):
+    g = torch.Generator().manual_seed(seed)
+    ds = TensorImages(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g), torch.randint(0, 10, (n,), generator=g))
+    return tensor_dls(ds, TensorImages(ds.images, ds.labels, 1), bs=bs, device=device, after_batch=[PadCropFlip()])
+
+def cifar10_classifier(
+    out:str='models/wrn_40_2_cifar10.pth', # where the trained classifier is saved whole (`torch.load` gives the nn.Module)
+    root:str='', # data root holding cifar-10-batches-py/ ('': `penact.data.data_root()`)
+    download:bool=True, # download CIFAR-10 into the data root when it is missing (--no-download: never)
+    arch:str='wrn_40_2', # 'wrn_40_2' (the paper's prior, penultimate width 128) or 'wrn_16_2'
+    epochs:int=240, # epochs (the CKD protocol's recipe: 240)
+    milestones:str='', # comma-separated epochs after which the learning rate is divided by 10; '': 150,180,210 scaled to `epochs`
+    lr:float=0.05, # initial learning rate of SGD (momentum 0.9)
+    wd:float=5e-4, # weight decay
+    bs:int=64, # batch size
+    seed:int=0, # seed of the initialisation and data order
+    fp16:bool=False, # mixed precision (CUDA)
+    device:str|None=None, # torch device (default: fastai's default)
+    synthetic:bool=False, # CIFAR-shaped random tensors instead of CIFAR-10 (smoke tests)
+)->dict: # test accuracy (%) after the last epoch and the best, and the file
+    "Train the prior's classifier for `penact gan`: a WRN on CIFAR-10 with the CKD protocol's recipe, saved with its normalisation"
+    if arch not in ('wrn_40_2', 'wrn_16_2'): raise ValueError(f"arch must be 'wrn_40_2' or 'wrn_16_2', got {arch!r}")
+    epochs, bs, seed = check_int(epochs, 'epochs'), check_int(bs, 'bs'), check_int(seed, 'seed', 0)
+    lr, wd = check_number(lr, 'lr'), check_number(wd, 'wd', strict=False)
+    miles = [m / epochs for m in int_list(milestones, 'milestones', 1)] if milestones else [m / 240 for m in (150, 180, 210)]
+    set_seed(seed, reproducible=True)
+    dls = (_synthetic_cifar10(4 * bs, bs, seed, device) if synthetic else
+           cifar_dls('cifar10', root or None, bs=bs, augment=True, normalize=False, seed=seed, device=device, download=download))
+    model = Normalized({'wrn_40_2': wrn_40_2, 'wrn_16_2': wrn_16_2}[arch](10), *cifar_stats)
+    acc, best = _fit(_learner(dls, model, wd), epochs, lr, miles, fp16)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.cpu().eval(), out)
+    return dict(accuracy=acc, best_accuracy=best, path=str(out), arch=arch, epochs=epochs, synthetic=synthetic)
 
 # %% ../../nbs/15_exp.gan_cifar10.ipynb #4d61f9f4
+def _generated(gen, latent, n, seed):
+    "n generated images (uint8, balanced over the classes) and their labels, under a seed"
+    dev = next(gen.parameters()).device
+    labels = torch.arange(n) % gen.n_classes
+    with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
+        torch.manual_seed(seed)
+        return (generate(gen, latent, labels.to(dev)).cpu() * 255).round().to(torch.uint8), labels
+
+def _gan_test(gen, latent, judge, n, seed):
+    "GAN-test: the judge's accuracy on generated images of the asked class"
+    x, y = _generated(gen, latent, n, seed + 1)
+    return float((extract(judge, x.float() / 255)[1].argmax(1) == y).float().mean())
+
+def _gan_train(gen, latent, test_ds, n, epochs, bs, seed, dev):
+    "GAN-train: real test accuracy (%) of a WRN-16-2 trained on n generated images with the CKD recipe (rate / 10 at 1/2 and 3/4)"
+    x, y = _generated(gen, latent, n, seed + 2)
+    set_seed(seed, reproducible=True)
+    dls = tensor_dls(TensorImages(x, y), test_ds, bs=bs, device=dev, after_batch=[PadCropFlip()])
+    return _fit(_learner(dls, Normalized(wrn_16_2(10), *cifar_stats), 5e-4), epochs, 0.05, [0.5, 0.75], False)[0]
+
 def train_gan_cifar10(
     out:str, # output folder: ckpt.pth (resumable) and metrics.json
     latent:str='vmf', # 'vmf' (the classifier prior) or 'gaussian'
@@ -41,6 +115,8 @@ def train_gan_cifar10(
     seed:int=0, # seed for weights, latents and data order
     device:str|None=None, # torch device (default: cuda if available)
     save_every:int=1000, # checkpoint every this many generator steps (0: only at the end)
+    gan_train_epochs:int=30, # GAN-train: epochs of a WRN-16-2 trained on generated images, tested on the real test set (0: skip)
+    n_gan_train:int=50_000, # generated images that the GAN-train classifier learns from
 )->dict:
     "Train the paper's conditional SNGAN on CIFAR-10 with a Gaussian or vMF latent and report IS and FID"
     if latent not in ('vmf', 'gaussian'): raise ValueError(f"latent must be 'vmf' or 'gaussian', got {latent!r}")
@@ -49,6 +125,7 @@ def train_gan_cifar10(
     g_ch, d_ch, lr = check_int(g_ch, 'g_ch'), check_int(d_ch, 'd_ch'), check_number(lr, 'lr')
     n_eval, n_real = check_int(n_eval, 'n_eval', 10), check_int(n_real, 'n_real', 2)     # IS takes 10 splits; FID a covariance
     seed, save_every = check_int(seed, 'seed', 0), check_int(save_every, 'save_every', 0)
+    gan_train_epochs, n_gan_train = check_int(gan_train_epochs, 'gan_train_epochs', 0), check_int(n_gan_train, 'n_gan_train', 10)
     if kappa is not None: kappa = check_number(kappa, 'kappa')
     dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     torch.manual_seed(seed)
@@ -61,8 +138,10 @@ def train_gan_cifar10(
     if synthetic:
         n = max(4 * bs, 256)
         ds = TensorImages(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 10, (n,)))
-        train_dl = tensor_dls(ds, ds, bs=bs, device=dev).train
-    else: train_dl = cifar_dls('cifar10', root=data_root, bs=bs, augment=False, seed=seed, device=dev, download=download).train
+        train_dl, test_ds = tensor_dls(ds, ds, bs=bs, device=dev).train, TensorImages(ds.images, ds.labels, 1)
+    else:
+        dls = cifar_dls('cifar10', root=data_root, bs=bs, augment=False, seed=seed, device=dev, download=download)
+        train_dl, test_ds = dls.train, dls.valid.dataset
     mean, std = (torch.tensor(v, device=dev)[:, None, None] for v in ((0.491, 0.482, 0.447), (0.247, 0.243, 0.261)))
     tfm = (lambda x: (x - mean) / std) if normalize else None
     fx = InceptionFeatures(inception_weights, download=download).to(dev) if features == 'inception' else ClassifierFeatures(clf, tfm)   # fail before training
@@ -77,5 +156,7 @@ def train_gan_cifar10(
     res = dict(latent=latent, kappa=float(kappa) if latent == 'vmf' else None, n_steps=n_steps, n_critic=n_critic, bs=bs,
                features=features, seed=seed, synthetic=synthetic,
                **evaluate_gan(tr.gen, tr.latent, fx, real_stats, n_samples=n_eval, seed=seed))
+    if clf is not None: res['gan_test'] = _gan_test(tr.gen, tr.latent, ClassifierFeatures(clf, tfm), n_eval, seed)
+    if gan_train_epochs: res['gan_train'] = _gan_train(tr.gen, tr.latent, test_ds, n_gan_train, gan_train_epochs, bs, seed, dev)
     (out/'metrics.json').write_text(json.dumps(res, indent=1))
     return res
