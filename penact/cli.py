@@ -12,11 +12,8 @@ from pathlib import Path
 # torch.jit.script, at import) out of it
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 import torch
-from fastai.learner import Learner, Recorder
-from fastai.callback.core import Callback
+from fastai.learner import Learner
 import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
-from fastcore.basics import store_attr
-from torch.utils.data import DataLoader, TensorDataset
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
@@ -24,12 +21,12 @@ from fastcore.script import anno_parser
 
 from .data import data_root, digits_dls, mnist_dls
 from .models.convnet import ConvNet
-from .prior import VMFPrior, penultimate, activation_summary, normalized_accuracy, last_linear
+from .prior import VMFPrior, penultimate, activation_summary
 from .shifts import shift
 from .ckd import distill_cbs
 
 # %% auto #0
-__all__ = ['demo', 'format_table', 'RecordActivations', 'fig2', 'main', 'cli']
+__all__ = ['demo', 'format_table', 'main', 'cli']
 
 # %% ../nbs/20_cli.ipynb #aeb50f6a
 def _train(make_dls, make_model, epochs, lr, seed, setup=None, quiet=False):
@@ -141,80 +138,11 @@ def format_table(results:dict)->str:
     lines.append(f"total {results['seconds']:.0f} s")
     return '\n'.join(lines)
 
-# %% ../nbs/20_cli.ipynb #d2e12f20
-class RecordActivations(Callback):
-    "Penultimate activations of a fixed loader, with the head's weight and bias, before training and after chosen epochs"
-    order = Recorder.order + 1
-    def __init__(self,
-                 dl, # the fixed batches (x, y) to record
-                 epochs): # epochs after which to record (0: before training)
-        store_attr(); self.records = {}
-    def _record(self, epoch):
-        z, y = penultimate(self.learn.model, self.dl)
-        head = last_linear(self.learn.model)
-        self.records[epoch] = dict(z=z.cpu(), y=y.cpu(), weight=head.weight.detach().cpu().clone(), bias=head.bias.detach().cpu().clone())
-    def before_fit(self):
-        if 0 in self.epochs: self._record(0)
-    def after_epoch(self):
-        if self.epoch + 1 in self.epochs: self._record(self.epoch + 1)
-
-def fig2(
-    out:str='results/mnist_2d.json', # the JSON file to write
-    data:str=None, # data root holding MNIST/raw (default: `penact.data.data_root()`)
-    epochs:int=8, # training epochs
-    record:str='0,1,4,8', # comma-separated epochs after which activations are recorded (0: before training)
-    lr:float=3e-2, # peak learning rate of the one-cycle schedule
-    bs:int=128, # batch size
-    width:int=16, # channels of the ConvNet's first layers
-    n_train:int=None, # a seeded training subset (default: all 60,000 images)
-    n_probe:int=2000, # test images whose activations are recorded
-    seed:int=0, # seed of the subset, the probe set and the initialisation
-    quiet:bool=False, # no progress bars or summary line
-)->dict:
-    "Figure 2 of the paper: a 2-D penultimate MNIST ConvNet, its activations and their vMF alignment over training"
-    rec_epochs = [int(e) for e in str(record).split(',') if e.strip()]
-    if int(epochs) < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if any(e < 0 or e > epochs for e in rec_epochs): raise ValueError(f"record must list epochs in [0, {epochs}], got {record!r}")
-    cfg = dict(n_train=n_train, epochs=int(epochs), record=rec_epochs, lr=lr, bs=bs, width=width, feat_dim=2, n_probe=n_probe, seed=seed)
-    set_seed(seed, reproducible=True)       # torch, numpy and Python's random (fastai's shuffling), before the loaders
-    dls = mnist_dls(data, bs=bs, n_train=n_train, seed=seed, device='cpu')
-    probe = torch.randperm(len(dls.valid_ds), generator=torch.Generator().manual_seed(seed))[:n_probe]
-    probe_dl = DataLoader(TensorDataset(dls.valid_ds.images[probe].float() / 255, dls.valid_ds.labels[probe]), batch_size=500)
-    rec = RecordActivations(probe_dl, rec_epochs)
-    learn = Learner(dls, ConvNet(feat_dim=2, width=width), loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=rec)
-    t0, c0 = time.perf_counter(), time.process_time()
-    with ExitStack() as stack:
-        if quiet: stack.enter_context(learn.no_bar()); stack.enter_context(learn.no_logging())
-        learn.fit_one_cycle(epochs, lr)
-    train_wall, train_cpu = time.perf_counter() - t0, time.process_time() - c0
-    test = normalized_accuracy(learn)                                                  # the full 10,000 test images
-    per_epoch = {}
-    for ep, r in rec.records.items():
-        head = torch.nn.Linear(2, 10)
-        with torch.no_grad(): head.weight.copy_(r['weight']); head.bias.copy_(r['bias'])
-        s = activation_summary(r['z'], r['y'], head)
-        s['weight_norm'] = r['weight'].norm(dim=1).tolist()
-        s['bias'] = r['bias'].tolist()
-        s['implied_kappa_per_class'] = [wn * rc for wn, rc in zip(s['weight_norm'], s['radius_per_class'])]
-        s['prototype_angle'] = torch.atan2(r['weight'][:, 1], r['weight'][:, 0]).tolist()
-        s['angle'] = [round(a, 4) for a in torch.atan2(r['z'][:, 1], r['z'][:, 0]).tolist()]
-        s['norm'] = [round(n, 4) for n in r['z'].norm(dim=1).tolist()]
-        s['label'] = r['y'].tolist()
-        per_epoch[str(ep)] = s
-    history = [dict(epoch=i + 1, train_loss=float(v[0]), valid_loss=float(v[1]), accuracy=float(v[2])) for i, v in enumerate(learn.recorder.values)]
-    results = dict(config=cfg, train_wall_s=train_wall, train_cpu_s=train_cpu, torch_threads=torch.get_num_threads(),
-                   test=test, history=history, epochs=per_epoch)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results))
-    if not quiet: print(f"training: {train_wall:.0f} s wall, {train_cpu:.0f} s CPU; test: {test}; written to {out}")
-    return results
-
 # %% ../nbs/20_cli.ipynb #544c9299
 def _commands():
     "name -> function of each subcommand (imported when asked for, so that `penact demo` stays light)"
-    from penact.experiments import ckd_cifar100, ckd_mnist, gan_cifar10, gan_mnist, hvae_mnist
-    return {'demo': demo, 'fig2': fig2, 'hvae': hvae_mnist.table4, 'ckd-mnist': ckd_mnist.ckd_mnist, 'gan-mnist': gan_mnist.gan_mnist,
+    from penact.experiments import ckd_cifar100, ckd_mnist, gan_cifar10, gan_mnist, hvae_mnist, mnist_2d
+    return {'demo': demo, 'fig2': mnist_2d.fig2, 'hvae': hvae_mnist.table4, 'ckd-mnist': ckd_mnist.ckd_mnist, 'gan-mnist': gan_mnist.gan_mnist,
             'ckd': ckd_cifar100.ckd_cifar100, 'cifar10-classifier': gan_cifar10.cifar10_classifier, 'gan': gan_cifar10.train_gan_cifar10}
 
 _ABOUT = {'demo': "the main job on the embedded 8x8 digits or MNIST: teacher, vMF prior, Label/KD/CKD students",
