@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 from fastprogress.fastprogress import progress_bar
 
-from .checks import check_int
+from .checks import check_int, check_labels
 from .prior import VMFPrior, last_linear, kappa_at_prototypes
 
 # %% auto #0
@@ -81,10 +81,10 @@ class DBlock(nn.Module):
 
 # %% ../nbs/04_gan.ipynb #9bce680c
 def _check_labels(y, n_classes):
-    if not torch.is_tensor(y) or y.is_floating_point() or y.is_complex() or y.dim() != 1:
-        raise ValueError(f"y must be a 1-d integer tensor of class labels, got {getattr(y, 'dtype', type(y))} of shape {tuple(getattr(y, 'shape', ()))}")
-    if y.numel() and (y.min() < 0 or y.max() >= n_classes):
-        raise ValueError(f"y (class labels) must lie in [0, {n_classes - 1}], found {y.min().item()}..{y.max().item()}")
+    "An error unless y is a 1-d tensor of class labels in [0, n_classes)"
+    if not torch.is_tensor(y) or y.dim() != 1:
+        raise ValueError(f"y must be a 1-d tensor of class labels, got shape {tuple(getattr(y, 'shape', ()))}")
+    check_labels(y, n_classes, name='y')
 
 class CondResNetGenerator(nn.Module):
     "SNGAN's conditional ResNet generator: (z, y) -> images in [-1, 1]"
