@@ -155,7 +155,7 @@ def ckd_mnist(
     cv_seeds:str='100,101', # seeds of the kappa selection (not those of the grid)
     width:int=32, # the teacher's width (the students have half)
     feat_dim:int=32, # the teacher's and students' penultimate width in the Table 3 study
-    epochs:int=12, # epochs of every student (one-cycle)
+    epochs:int=8, # epochs of every student (one-cycle)
     teacher_epochs:int=20, # epochs of each teacher (one-cycle)
     lr:float=3e-3, # the one-cycle peak learning rate of Adam
     bs:int=128, # batch size
