@@ -10,16 +10,20 @@ from pathlib import Path
 import torch
 from fastcore.basics import store_attr
 from fastai.callback.core import Callback, CancelFitException
+import torch.nn.functional as F
+from torch import Tensor
+import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 
 from ..data import TensorImages, mnist_dls, tensor_dls
-from ..hvae import KINDS, binarize, classifier_learner, evaluate, hvae_learner
+from ..hvae import HVAE, KINDS, binarize, classifier_learner, evaluate, hvae_learner
 from ..prior import VMFPrior
 from ..checks import float_list, int_list
 from .results import load, record, runs_dir, update
 
 # %% auto #0
-__all__ = ['mnist_splits', 'vae_dls', 'Checkpoint', 'fit_resumable', 'table4']
+__all__ = ['PAIRS', 'mnist_splits', 'vae_dls', 'Checkpoint', 'fit_resumable', 'class_interpolation', 'save_interpolation',
+           'table4']
 
 # %% ../../nbs/13_exp.hvae_mnist.ipynb #f926702e
 def mnist_splits(
@@ -101,6 +105,39 @@ def fit_resumable(
     learn.model.load_state_dict(torch.load(folder / 'best.pth'))
     return state
 
+# %% ../../nbs/13_exp.hvae_mnist.ipynb #c5962c5d
+PAIRS = ((1, 7), (3, 8), (4, 9), (0, 6), (2, 5))
+
+@torch.no_grad()
+def class_interpolation(
+    model:HVAE, # a trained HVAE, HVAE-C or HVAE-L
+    x:Tensor, # images in [0, 1] (n, 1, 28, 28) whose posterior means define each class's direction
+    y:Tensor, # their labels (n,)
+    pairs=PAIRS, # (start class, end class) of each row
+    steps:int=8, # images per row
+)->Tensor: # Bernoulli means, shape (len(pairs), steps, 28, 28)
+    "Decode the great circle between two classes' directions (HVAE-L: its prototypes; else the mean posterior direction of each class)"
+    model.eval()
+    if model.kind == 'prior': dirs = model.prior.prototypes
+    else: dirs = F.normalize(torch.stack([model.posterior(x[y == c]).mean.mean(0) for c in range(model.n_classes)]), dim=-1)
+    t = torch.linspace(0, 1, steps, dtype=dirs.dtype, device=dirs.device)[:, None]
+    rows = []
+    for a, b in pairs:
+        omega = torch.arccos((dirs[a] @ dirs[b]).clamp(-1 + 1e-7, 1 - 1e-7))
+        z = (torch.sin((1 - t) * omega) * dirs[a] + torch.sin(t * omega) * dirs[b]) / torch.sin(omega)
+        if model.kind == 'concat':            # the label moves with z, as a convex combination of the two one-hot codes
+            onehot = F.one_hot(torch.tensor([a, b], device=z.device), model.n_classes).to(z.dtype)
+            z = torch.cat([z, (1 - t) * onehot[0] + t * onehot[1]], -1)
+        rows.append(torch.sigmoid(model.decoder(z)).reshape(steps, 28, 28))
+    return torch.stack(rows).cpu()
+
+def save_interpolation(images:Tensor, # class_interpolation's output (rows, steps, h, w)
+                       path): # a PNG file
+    "The rows of images side by side, as one small greyscale PNG"
+    r, s, h, w = images.shape
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(path, images.permute(0, 2, 1, 3).reshape(r * h, s * w).numpy(), cmap='gray', vmin=0, vmax=1)
+
 # %% ../../nbs/13_exp.hvae_mnist.ipynb #8a3a4df5
 def _better_baseline_close(res:dict, d:int, seeds:int)->bool:
     "Whether HVAE-L and the better baseline differ at d by less than twice their seed spread (then a third seed is run)"
@@ -147,11 +184,23 @@ def table4(
         kw = dict(prior=VMFPrior.from_learner(clf, kappa_p)) if kind == 'prior' else {}
         return hvae_learner(vae_dls(split, bs), kind, d, lr=lr, **kw)
 
+    xv, yv = split['valid_grey'][0].float() / 255, split['valid_grey'][1]
+    def figure(learn, kind, d):
+        "Figures 4-5: the class interpolation of the seed-0 model"
+        save_interpolation(class_interpolation(learn.model, xv, yv), Path(out).with_suffix('') / f'{kind}_d{d}.png')
+
     def run(kind, d, seed, kappa_p, clf):
-        key = f'{kind}/d{d}/s{seed}'
-        if key in load(out).get('runs', {}): return
+        key, ck = f'{kind}/d{d}/s{seed}', folder / f'{kind}_d{d}_s{seed}'
+        png = Path(out).with_suffix('') / f'{kind}_d{d}.png'
+        if key in load(out).get('runs', {}):
+            if seed == 0 and not png.exists() and (ck / 'best.pth').exists():   # a run finished before the figures existed
+                learn = learner(kind, d, seed, kappa_p, clf)
+                learn.model.load_state_dict(torch.load(ck / 'best.pth'))
+                figure(learn, kind, d)
+            return
         learn = learner(kind, d, seed, kappa_p, clf)
-        st = fit_resumable(learn, folder / f'{kind}_d{d}_s{seed}', max_epochs, patience)
+        st = fit_resumable(learn, ck, max_epochs, patience)
+        if seed == 0: figure(learn, kind, d)
         torch.manual_seed(seed)
         ev = evaluate(learn.model, test, n_samples=k, show_progress=False)
         record(out, 'runs', key, dict(ll=ev['ll'], elbo=ev['elbo'], n_ll=ev['n'], epochs=st['epochs'], stopped=st['stopped'],
