@@ -21,7 +21,7 @@ from fastcore.imports import IN_NOTEBOOK
 from fastcore.script import call_parse
 
 from ..checks import check_int, check_number, int_list
-from ..ckd import distill_cbs, vmf_stats
+from ..ckd import DISTILL_METHODS, distill_cbs, vmf_stats
 from ..data import TensorImages, PadCropFlip, cifar_dls, tensor_dls
 from ..models.wrn import wrn_16_2, wrn_40_2
 from ..shifts import shift as make_shift
@@ -34,7 +34,7 @@ __all__ = ['PUBLISHED', 'METHODS', 'TABLE2', 'TABLE3', 'step_schedule', 'ckd_cif
 PUBLISHED = {  # CRD paper (Tian et al. 2020), Table 1, WRN-40-2 -> WRN-16-2 on CIFAR-100: top-1 test accuracy (%)
     'Teacher (WRN-40-2)': 75.61, 'Student (WRN-16-2)': 73.26, 'KD': 74.92, 'FitNet': 73.58, 'AT': 74.08,
     'SP': 73.83, 'VID': 74.11, 'RKD': 73.35, 'CRD': 75.48}
-METHODS = ('Label', 'KD', 'CKD', 'CKD+KD')
+METHODS = tuple(DISTILL_METHODS)   # the methods of Table 2, in the order of distill_cbs's table
 TABLE2 = [(m, 'none', 0.) for m in METHODS]
 TABLE3 = [(m, k, l) for m in ('Label', 'KD', 'CKD') for k, l in
           [('photometric', d) for d in (0.2, 0.4, 0.6, 0.8, 1.0)] + [('downsample', r) for r in (0.75, 0.5, 0.25)]]
