@@ -8,7 +8,7 @@ import json, time
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 
