@@ -45,9 +45,10 @@ def mnist_held_out(
     seed:int=0, # seed of the split
     n_train:int|None=None, # keep only this many training images (None: all the others)
     n_test:int|None=None, # keep only this many test images (None: all 10,000)
+    download:bool=True, # fetch MNIST through torchvision when it is missing (online); offline, a clear error
 )->dict:
     "MNIST as uint8 (n, 1, 28, 28) images with labels: a training split, a held-out validation split, the test set"
-    dls = mnist_dls(root, device='cpu')
+    dls = mnist_dls(root, device='cpu', download=download)
     x, y = dls.train_ds.images, dls.train_ds.labels
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     tr, va = perm[n_valid:], perm[:n_valid]

@@ -32,9 +32,10 @@ def mnist_splits(
     seed:int=0, # seed of the split
     n_train:int|None=None, # keep only this many training images (None: all the others)
     n_test:int|None=None, # keep only this many test images (None: all 10,000)
+    download:bool=True, # fetch MNIST through torchvision when it is missing (online); offline, a clear error
 )->dict:
     "Grey training split (uint8), its grey and binarised validation split, and the binarised test set, with labels"
-    dls = mnist_dls(root, device='cpu')
+    dls = mnist_dls(root, device='cpu', download=download)
     x, y = dls.train_ds.images, dls.train_ds.labels
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     tr, va = perm[n_valid:], perm[:n_valid]

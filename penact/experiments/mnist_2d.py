@@ -61,7 +61,7 @@ def fig2(
     if any(e < 0 or e > epochs for e in rec_epochs): raise ValueError(f"record must list epochs in [0, {epochs}], got {record!r}")
     cfg = dict(n_train=n_train, epochs=int(epochs), record=rec_epochs, lr=lr, bs=bs, width=width, feat_dim=2, n_probe=n_probe, seed=seed)
     set_seed(seed, reproducible=True)       # torch, numpy and Python's random (fastai's shuffling), before the loaders
-    dls = mnist_dls(data, bs=bs, n_train=n_train, seed=seed, device='cpu')
+    dls = mnist_dls(data, bs=bs, n_train=n_train, seed=seed, device='cpu', download=True)   # fetched when missing and online
     probe = torch.randperm(len(dls.valid_ds), generator=torch.Generator().manual_seed(seed))[:n_probe]
     probe_dl = DataLoader(TensorDataset(dls.valid_ds.images[probe].float() / 255, dls.valid_ds.labels[probe]), batch_size=500)
     rec = RecordActivations(probe_dl, rec_epochs)
