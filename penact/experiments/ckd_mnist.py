@@ -188,9 +188,10 @@ def ckd_mnist(
         optimizer='Adam (torch), no weight decay, one-cycle schedule', kappa_candidates=kappas, cv_seeds=cv_seeds, seeds=seeds,
         fig_seeds=fig_seeds, radius="the teacher's mean activation norm on its clean training data", **kw)))
 
-    def student(dls, method, teacher, kappa, radius, seed):
-        "Train one student (its initialisation and data order fixed by the seed); its curve and clean test accuracy"
-        set_seed(seed, reproducible=True)
+    def student(kind, level, method, teacher, kappa, radius, seed):
+        "Train one student on data shifted by (kind, level): the seed fixes its data order, shifts and initialisation; its curve and clean test accuracy"
+        set_seed(seed, reproducible=True)                 # before the loaders: a fastai DataLoader seeds its shuffling when made
+        dls = student_dls(split, kind, level, bs, device)
         learn = classifier_learner(dls, ConvNet(width=width // 2, feat_dim=teacher.head.in_features),
                                    distill_cbs(method, teacher, kappa, radius, **kw))
         t0 = time.perf_counter()
@@ -204,9 +205,9 @@ def ckd_mnist(
         radius = info['radius']
         cv = load(out).get('kappa', {})
         if 'chosen' not in cv:
-            clean = student_dls(split, bs=bs, device=device)
-            def make(k):
-                return classifier_learner(clean, ConvNet(width=width // 2, feat_dim=feat_dim), distill_cbs('CKD', teacher, k, radius, **kw))
+            def make(k):                                  # tune_kappa seeds each candidate's run before calling this
+                return classifier_learner(student_dls(split, bs=bs, device=device), ConvNet(width=width // 2, feat_dim=feat_dim),
+                                          distill_cbs('CKD', teacher, k, radius, **kw))
             def save(k, score): update(out, lambda r: r.setdefault('kappa', {}).setdefault('candidates', {}).__setitem__(f'{k:g}', score))
             known = {float(k): v for k, v in cv.get('candidates', {}).items()}
             res = tune_kappa(make, kappas, fit=lambda learn: fit_curve(learn, epochs, lr), seeds=cv_seeds, scores=known, on_score=save)
@@ -216,7 +217,7 @@ def ckd_mnist(
         done = {(r['method'], r['shift'], r['level'], r['seed']) for r in load(out).get('runs', [])}
         for m, kind, lev, seed in table3_grid(seeds):
             if (m, kind, lev, seed) in done: continue
-            rec, _ = student(student_dls(split, kind, lev, bs, device), m, teacher, kappa, radius, seed)
+            rec, _ = student(kind, lev, m, teacher, kappa, radius, seed)
             rec = dict(method=m, shift=kind, level=lev, seed=seed, kappa=kappa if 'CKD' in m else None, **rec)
             update(out, lambda r: r.setdefault('runs', []).append(rec))
 
@@ -230,11 +231,10 @@ def ckd_mnist(
             update(out, lambda r: r.setdefault('figure3', {}).update(teacher=dict(info, order=order), seeds=fig_seeds,
                                                                       labels=y[:n_fig].tolist(), points={'teacher': z.round(decimals=3).tolist()}))
         done = {(r['method'], r['seed']) for r in load(out)['figure3'].get('runs', [])}
-        clean = student_dls(split, bs=bs, device=device)
         for seed in fig_seeds:
             for m in ('Label', 'KD', 'CKD'):
                 if (m, seed) in done: continue
-                rec, model = student(clean, m, teacher, info['kappa'], info['radius'], seed)
+                rec, model = student('none', 0., m, teacher, info['kappa'], info['radius'], seed)
                 o = class_order(model, x, y)
                 rec = dict(method=m, seed=seed, order=o, same=same_cycle(order, o), same_up_to_reflection=same_cycle(order, o, True),
                            adjacency=adjacency(order, o), kappa=info['kappa'] if m == 'CKD' else None, **rec)
