@@ -15,10 +15,11 @@ from torch import Tensor
 import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 
-from ..data import TensorImages, mnist_dls, tensor_dls
+from ..data import TensorImages, tensor_dls
 from ..hvae import HVAE, KINDS, binarize, classifier_learner, evaluate, hvae_learner
 from ..prior import VMFPrior
 from ..checks import float_list, int_list
+from .ckd_mnist import mnist_held_out
 from .results import load, record, runs_dir, update
 
 # %% auto #0
@@ -35,16 +36,10 @@ def mnist_splits(
     download:bool=True, # fetch MNIST through torchvision when it is missing (online); offline, a clear error
 )->dict:
     "Grey training split (uint8), its grey and binarised validation split, and the binarised test set, with labels"
-    dls = mnist_dls(root, device='cpu', download=download)
-    x, y = dls.train_ds.images, dls.train_ds.labels
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    tr, va = perm[n_valid:], perm[:n_valid]
-    if n_train is not None: tr = tr[:n_train]
+    d = mnist_held_out(root, n_valid, seed, n_train, n_test, download)      # the same seeded split as the CKD study's
     grey = lambda t: t.float() / 255
-    xt, yt = dls.valid_ds.images, dls.valid_ds.labels
-    if n_test is not None: xt, yt = xt[:n_test], yt[:n_test]
-    return dict(train=(x[tr], y[tr]), valid_grey=(x[va], y[va]), valid=(binarize(grey(x[va]), seed=1), y[va]),
-                test=(binarize(grey(xt), seed=2), yt))
+    (xv, yv), (xt, yt) = d['valid'], d['test']
+    return dict(train=d['train'], valid_grey=(xv, yv), valid=(binarize(grey(xv), seed=1), yv), test=(binarize(grey(xt), seed=2), yt))
 
 def vae_dls(data:dict, bs:int=64, valid:str='valid'):
     "Training batches of grey images (binarised per step by `HVAEBatch`) and the validation split (`valid` key of `data`)"
