@@ -93,12 +93,12 @@ def train_gan(
     data:dict, # the splits of `mnist_held_out`
     judge:ClassifierFeatures, # scores the held-out images against generated ones during training
     folder, # the run's checkpoint and curve; a run found there is continued
-    steps:int=10_000, # generator steps
+    steps:int=6000, # generator steps
     eval_every:int=1000, # score on the held-out split every this many steps
     n_critic:int=1, # discriminator steps per generator step
     bs:int=64, # batch size
     lr:float=2e-4, # Adam's learning rate (both networks), decayed linearly to 0
-    ch:int=16, # channels of the generator and the discriminator
+    ch:int=32, # channels of the generator and the discriminator
     seed:int=0, # seed of the networks' initialisation, data order and latents
     device=None, # where to train (None: CPU)
 )->tuple: # (trainer, curve: [{step, fid, gan_test, ...}])
@@ -158,12 +158,12 @@ def gan_mnist(
     kappa_factors:str='1,0.5,0.25,0.125', # candidates for kappa, as multiples of the prior classifier's fitted kappa
     select_seed:int=100, # seed of the kappa selection runs (not one of the grid's)
     dim:int=32, # latent width d = the prior classifier's penultimate width
-    steps:int=10_000, # generator steps of every GAN
+    steps:int=6000, # generator steps of every GAN
     eval_every:int=1000, # held-out scores every this many steps
     n_critic:int=1, # discriminator steps per generator step
     bs:int=64, # batch size
     lr:float=2e-4, # Adam's learning rate, decayed linearly to 0
-    ch:int=16, # channels of the generator and the discriminator
+    ch:int=32, # channels of the generator and the discriminator
     n_eval:int=10_000, # generated images for GAN-test, FID, IS and spread (the test set has 10,000)
     n_gan_train:int=50_000, # generated images that the GAN-train classifier learns from
     clf_epochs:int=10, # epochs of every classifier (the prior's, the judge's, GAN-train's)
