@@ -97,9 +97,10 @@ def fit_curve(learn, epochs:int, lr:float)->list:
     names = learn.recorder.metric_names[1:]
     return [float(dict(zip(names, v))['accuracy']) for v in learn.recorder.values]
 
-def converged(curve:list, tol:float=0.003)->bool:
-    "Whether the last epoch's validation accuracy is within `tol` of the best epoch's"
-    return curve[-1] >= max(curve) - tol
+def converged(curve:list, tol:float=0.003, last:int=2)->bool:
+    "Whether training had stopped improving: the best of the `last` epochs' validation accuracy is at most `tol` above the best before them"
+    if len(curve) <= last: return False
+    return max(curve[-last:]) <= max(curve[:-last]) + tol
 
 @torch.no_grad()
 def test_accuracy(model, x:Tensor, y:Tensor, bs:int=1000)->float:
