@@ -60,40 +60,55 @@ def _c(v:float, like:Tensor)->Tensor:
     if t is None: t = _CONSTS[key] = torch.tensor(v, dtype=like.dtype, device=like.device)
     return t
 
-def _debye_consts(ns:tuple, device):
-    "For the orders ns (each >= 15): n as a column, the x-free terms of g_n, and the coefficients in t of sum_k u_k(t) / n^k"
-    key = (ns, str(device))
+def _debye_consts(n:float, device):
+    "For the orders (n, n+1), n >= 15: the orders as a column and the coefficients in t of sum_k u_k(t) / m^k, in 8 x 8 blocks and flat"
+    key = (n, str(device))
     if key not in _DEBYE_CACHE:
         u = torch.tensor([u + [0.] * (_DEBYE_DEG - len(u)) for u in _DEBYE], dtype=torch.float64)
-        n = torch.tensor(ns, dtype=torch.float64)[:, None]
-        coef = n ** -torch.arange(len(u), dtype=torch.float64) @ u                      # (orders, degree + 1)
-        coef = torch.cat([coef, coef.new_zeros(len(ns), _B * _B - coef.shape[1])], 1)   # padded to 64 = 8 x 8 terms
-        coef = coef.view(len(ns), _B, _B).transpose(1, 2).contiguous()               # [order, j, i] = coefficient of t^(8i+j)
-        _DEBYE_CACHE[key] = tuple(t.to(device) for t in (n, -n * torch.log(n) - 0.5 * torch.log(2 * math.pi * n), coef))
+        ns = torch.tensor([n, n + 1], dtype=torch.float64)[:, None]
+        coef = ns ** -torch.arange(len(u), dtype=torch.float64) @ u                     # (2, degree + 1)
+        coef = torch.cat([coef, coef.new_zeros(2, _B * _B - coef.shape[1])], 1)        # padded to 64 = 8 x 8 terms
+        coef = coef.view(2, _B, _B).transpose(1, 2).contiguous()                      # [order, j, i] = coefficient of t^(8i+j)
+        _DEBYE_CACHE[key] = (ns.to(device), coef.to(device), coef.transpose(1, 2).reshape(2, 1, _B * _B).to(device))
     return _DEBYE_CACHE[key]
 
-def _debye_g(ns:tuple, x:Tensor)->Tensor:
-    "g_n(x) = log I_n(x) - n log x from Debye's expansion at each order n in `ns` (each >= 15), shape (len(ns), N); x flat, float64"
-    n, const, coef = _debye_consts(ns, x.device)
-    s = torch.hypot(x / n, _c(1., x))                                   # sqrt(1 + z^2), z = x / n
-    # sum_k u_k(t) / n^k, t = 1/s, a polynomial of degree 60 in t, in blocks of 8 (Paterson-Stockmeyer): with
-    # t^0..t^7 and (t^8)^0..(t^8)^7 it is sum_i (t^8)^i sum_j c_(8i+j) t^j, one small matrix product and a product-sum;
-    # a Vandermonde matrix of all 61 powers costs some 20 times more at a few thousand rows
-    lo = torch.linalg.vander(s.reciprocal(), N=_B)                                  # (orders, N, 8)
-    hi = torch.linalg.vander(lo[..., -1] * lo[..., 1], N=_B)
-    series = ((lo @ coef) * hi).sum(-1)
-    return (s - torch.log1p(s)) * n + const + torch.log(series * s.rsqrt())
+def _debye_g_q(n:float, x:Tensor):
+    """(g_n(x), q_n(x)) from Debye's expansion at the orders n and n+1 (n >= 15), x flat, float64. With
+    R_m = sqrt(m^2 + x^2) and S_m the series, g_m = R_m - m log(m + R_m) - log(2 pi R_m)/2 + log S_m; q_n = exp(g_n - g_{n+1})
+    is formed from differences that are computed directly, so that it keeps its relative accuracy for every x (the two
+    g's grow like x and their difference does not)."""
+    ns, coef, coef_flat = _debye_consts(n, x.device)
+    r = torch.hypot(x, ns)                                              # (2, N): R_n, R_{n+1}, no overflow for any x
+    # sum_k u_k(t) / m^k, t = m / R_m, a polynomial of degree 60 in t: for a few hundred x, a product-sum with all powers
+    # (one Vandermonde matrix); for more, in blocks of 8 (Paterson-Stockmeyer): with t^0..t^7 and (t^8)^0..(t^8)^7 it
+    # is sum_i (t^8)^i sum_j c_(8i+j) t^j, one small matrix product and a product-sum, where the full Vandermonde
+    # matrix would cost twice as much at 4,096 x and more beyond
+    t = ns / r
+    if x.numel() <= 256: series = (torch.linalg.vander(t, N=_B * _B) * coef_flat).sum(-1)
+    else:
+        lo = torch.linalg.vander(t, N=_B)                                         # (2, N, 8)
+        series = ((lo @ coef) * torch.linalg.vander(lo[..., -1] * t, N=_B)).sum(-1)
+    log_s = series.log_()
+    big = (r + ns).log_()                                               # log(m + R_m)
+    r0, r1 = r
+    g = torch.sub(r0 + log_s[0], big[0], alpha=n).sub_(torch.log(r0), alpha=0.5).sub_(0.5 * math.log(2 * math.pi))
+    dr = (2 * n + 1) / (r0 + r1)                                        # R_{n+1} - R_n
+    # g_n - g_{n+1} = log(n+1+R_{n+1}) + n log(1 + (1 + dR)/(n + R_n)) + log(1 + dR/R_n)/2 - dR + log S_n - log S_{n+1}
+    d = torch.add(big[1] - dr, torch.log1p((dr + 1) / (r0 + n)), alpha=n).add_(torch.log1p(dr / r0), alpha=0.5)
+    return g, d.add_(log_s[0] - log_s[1]).exp_()
 
 def _bessel_g_q(nu:float, x:Tensor):
     "(g_nu(x), q_0(x)) with g_nu = log I_nu(x) - nu log x and q_0 = x I_nu(x) / I_{nu+1}(x), for x >= 0 (float64, any shape)"
     shape, x = x.shape, x.reshape(-1)
     m = max(0, math.ceil(_NU_MIN - nu))
-    g, g1 = _debye_g((nu + m, nu + m + 1), x)
-    q = torch.exp(g - g1)
+    g, q = _debye_g_q(nu + m, x)
     if m:
-        x2, qs = x * x, []
+        qs = []
+        huge = bool(x.max() > 1e150) if x.numel() else False       # x^2 would overflow: q_j = c_j + x (x / q_{j+1})
+        x2 = None if huge else x * x
         for j in reversed(range(m)):
-            q = torch.addcdiv(_c(2 * (nu + j + 1), x), x2, q)
+            c = _c(2 * (nu + j + 1), x)
+            q = torch.addcmul(c, x, x / q) if huge else torch.addcdiv(c, x2, q)
             qs.append(q)
         g = g + torch.log(torch.stack(qs)).sum(0)
     return g.view(shape), q.view(shape)
