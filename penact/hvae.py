@@ -16,7 +16,7 @@ from fastcore.foundation import L
 from fastcore.meta import delegates
 from fastai.callback.core import Callback
 import fastai.callback.progress  # noqa: F401 (adds fastai's progress bars to every Learner)
-from fastai.learner import Learner
+from fastai.learner import CastToTensor, Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import AvgMetric, accuracy
 from fastai.optimizer import OptimWrapper
@@ -202,8 +202,10 @@ def hvae_learner(
         if prior is None: raise ValueError("kappa_p is given but prior is None: kappa_p sets the concentration of the classifier prior")
         prior = VMFPrior(prior.weight, kappa_p, prior.radius, prior.bias)
     model = HVAE(latent_dim, kind, prior, n_classes, n_in, hidden)
-    return Learner(dls, model, loss_func=neg_elbo, metrics=[AvgMetric(rec), AvgMetric(kl)], opt_func=opt_func, lr=lr,
-                   cbs=[HVAEBatch(dynamic)] + L(cbs), **kwargs)
+    learn = Learner(dls, model, loss_func=neg_elbo, metrics=[AvgMetric(rec), AvgMetric(kl)], opt_func=opt_func, lr=lr,
+                    cbs=[HVAEBatch(dynamic)] + L(cbs), **kwargs)
+    # HVAEBatch already hands the model plain tensors: fastai's CastToTensor would only repeat that, at ~4% of a step
+    return learn.remove_cb(CastToTensor)
 
 # %% ../nbs/03_hvae.ipynb #5e1096b8
 @torch.no_grad()
