@@ -150,7 +150,7 @@ def _teacher(data, width, feat_dim, epochs, lr, bs, device, path):
 def ckd_mnist(
     out:str='results/ckd_mnist.json', # the results file (resumed: runs already in it are not run again)
     data:str=None, # data root holding MNIST/raw (default: `penact.data.data_root()`)
-    part:str='all', # 'table3' (the shift grid), 'figure3' (the 2-D picture) or 'all'
+    part:str='all', # 'table3' (the shift grid), 'figure3' (the 2-D picture), 'control' (the budget check) or 'all'
     seeds:str='0,1,2', # seeds of the Table 3 runs
     fig_seeds:str='0,1,2,3,4', # seeds of the Figure 3 students
     kappas:str='5,10,20,50,100,200', # the candidates for kappa (CKD students at no shift, scored by held-out accuracy)
@@ -158,6 +158,7 @@ def ckd_mnist(
     width:int=32, # the teacher's width (the students have half)
     feat_dim:int=32, # the teacher's and students' penultimate width in the Table 3 study
     epochs:int=8, # epochs of every student (one-cycle)
+    control_epochs:int=16, # epochs of the control students (Label and CKD at no shift and the strongest shifts, first seed)
     teacher_epochs:int=20, # epochs of each teacher (one-cycle)
     lr:float=3e-3, # the one-cycle peak learning rate of Adam
     bs:int=128, # batch size
@@ -171,33 +172,36 @@ def ckd_mnist(
     quick:bool=False, # a smoke run of a minute: 2,000 training and 500 held-out and test images, 1 epoch (teachers 2), 1 seed
 )->dict:
     "The paper's Table 3 (students trained on shifted MNIST, distilled from a clean teacher) and Figure 3 (2-D cyclic order)"
-    if part not in ('all', 'table3', 'figure3'): raise ValueError(f"part must be 'all', 'table3' or 'figure3', got {part!r}")
+    if part not in ('all', 'table3', 'figure3', 'control'):
+        raise ValueError(f"part must be 'all', 'table3', 'figure3' or 'control', got {part!r}")
     seeds, fig_seeds, cv_seeds = int_list(seeds, 'seeds'), int_list(fig_seeds, 'fig_seeds'), int_list(cv_seeds, 'cv_seeds')
     kappas = float_list(kappas, 'kappas')
-    for name, v in (('width', width), ('feat_dim', feat_dim), ('epochs', epochs), ('teacher_epochs', teacher_epochs), ('bs', bs)):
+    for name, v in (('width', width), ('feat_dim', feat_dim), ('epochs', epochs), ('control_epochs', control_epochs),
+                    ('teacher_epochs', teacher_epochs), ('bs', bs)):
         check_int(v, name, 1)
     if width % 2: raise ValueError(f"width must be even (the students have half), got {width}")
     if threads: torch.set_num_threads(int(threads))
     if quick:
         seeds, fig_seeds, cv_seeds, epochs, teacher_epochs, kappas = seeds[:1], fig_seeds[:2], cv_seeds[:1], 1, 2, kappas[:2]
+        control_epochs = 2
     split = mnist_held_out(data, n_valid=500 if quick else 5_000, n_train=2000 if quick else None, n_test=500 if quick else None)
     folder = runs_dir('ckd_mnist' + ('_quick' if quick else ''), runs)
     kw = dict(tau=tau, alpha=alpha, beta=beta, gamma=gamma)
     update(out, lambda r: r.__setitem__('setup', dict(
         n_train=len(split['train'][0]), n_valid=len(split['valid'][0]), n_test=len(split['test'][0]), teacher=f'ConvNet(width={width})',
-        student=f'ConvNet(width={width // 2})', epochs=epochs, teacher_epochs=teacher_epochs, lr=lr, bs=bs,
+        student=f'ConvNet(width={width // 2})', epochs=epochs, control_epochs=control_epochs, teacher_epochs=teacher_epochs, lr=lr, bs=bs,
         optimizer='Adam (torch), no weight decay, one-cycle schedule', kappa_candidates=kappas, cv_seeds=cv_seeds, seeds=seeds,
         fig_seeds=fig_seeds, radius="the teacher's mean activation norm on its clean training data", **kw)))
 
-    def student(kind, level, method, teacher, kappa, radius, seed):
+    def student(kind, level, method, teacher, kappa, radius, seed, n_epochs=epochs):
         "Train one student on data shifted by (kind, level): the seed fixes its data order, shifts and initialisation; its curve and clean test accuracy"
         set_seed(seed, reproducible=True)                 # before the loaders: a fastai DataLoader seeds its shuffling when made
         dls = student_dls(split, kind, level, bs, device)
         learn = classifier_learner(dls, ConvNet(width=width // 2, feat_dim=teacher.head.in_features),
                                    distill_cbs(method, teacher, kappa, radius, **kw))
         t0 = time.perf_counter()
-        curve = fit_curve(learn, epochs, lr)
-        return dict(accuracy=test_accuracy(learn.model, *split['test']), epochs=epochs, valid_curve=curve,
+        curve = fit_curve(learn, n_epochs, lr)
+        return dict(accuracy=test_accuracy(learn.model, *split['test']), epochs=n_epochs, valid_curve=curve,
                     converged=converged(curve), seconds=time.perf_counter() - t0), learn.model
 
     if part in ('all', 'table3'):
@@ -245,4 +249,16 @@ def ckd_mnist(
                     f.setdefault('runs', []).append(rec)
                     if pts is not None: f['points'][m] = pts
                 update(out, add)
+
+    if part in ('all', 'control'):   # does the budget suffice? the same students at control_epochs
+        teacher, info = _teacher(split, width, feat_dim, teacher_epochs, lr, bs, device, folder / f'teacher_d{feat_dim}.pth')
+        kappa = load(out).get('kappa', {}).get('chosen')
+        if kappa is None: raise ValueError("the control needs the chosen kappa: run part='table3' first")
+        done = {(r['method'], r['shift'], r['level']) for r in load(out).get('control', [])}
+        for kind, lev in [('none', 0.)] + STRONGEST:
+            for m in ('Label', 'CKD'):
+                if (m, kind, lev) in done: continue
+                rec, _ = student(kind, lev, m, teacher, kappa, info['radius'], seeds[0], control_epochs)
+                rec = dict(method=m, shift=kind, level=lev, seed=seeds[0], kappa=kappa if m == 'CKD' else None, **rec)
+                update(out, lambda r: r.setdefault('control', []).append(rec))
     return load(out)
