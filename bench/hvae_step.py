@@ -99,9 +99,9 @@ def main():
     ap.add_argument('--dims', type=int, nargs='+', default=[5, 10, 20, 64])
     ap.add_argument('--kinds', nargs='+', default=['plain', 'concat', 'prior'])
     ap.add_argument('--threads', type=int, default=2)
-    ap.add_argument('--rounds', type=int, default=8)
-    ap.add_argument('--steps', type=int, default=40, help='steps per timed round')
-    ap.add_argument('--fastai-batches', type=int, default=150, help='batches per timed fastai epoch')
+    ap.add_argument('--rounds', type=int, default=24)
+    ap.add_argument('--steps', type=int, default=15, help='steps per timed round')
+    ap.add_argument('--fastai-batches', type=int, default=100, help='batches per timed fastai epoch')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -151,7 +151,7 @@ def main():
 
     plain_epoch(); fastai_epoch(learn); fastai_epoch(learn_cast)
     tp = tf = tc = float('inf')
-    for _ in range(max(3, args.rounds // 2)):
+    for _ in range(max(8, 2 * args.rounds // 3)):   # interleaved rounds, the best of each: the host's load drifts over seconds
         t = time.perf_counter(); plain_epoch(); tp = min(tp, time.perf_counter() - t)
         t = time.perf_counter(); fastai_epoch(learn); tf = min(tf, time.perf_counter() - t)
         t = time.perf_counter(); fastai_epoch(learn_cast); tc = min(tc, time.perf_counter() - t)

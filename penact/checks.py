@@ -67,7 +67,7 @@ def check_labels(labels, # class indices: a tensor, list or array
         raise ValueError(f"{name} must be integer class indices, got {labels.dtype}")
     if n is not None and labels.shape != (n,): raise ValueError(f"{name} must have shape ({n},), got {tuple(labels.shape)}")
     if labels.numel():
-        lo, hi = labels.min().item(), labels.max().item()
+        lo, hi = (v.item() for v in torch.aminmax(labels))
         if lo < 0 or (n_classes is not None and hi >= n_classes):
             allowed = f"[0, {n_classes - 1}]" if n_classes is not None else "[0, inf)"
             raise ValueError(f"{name} must lie in {allowed}, found {lo}..{hi}")

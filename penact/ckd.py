@@ -14,6 +14,7 @@ from fastcore.meta import delegates
 from fastai.callback.core import Callback
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (adds Learner.fit_one_cycle, tune_kappa's default)
 from fastai.learner import Learner, Metric
+from .learner import Learner as PenactLearner
 from fastai.torch_core import find_bs, one_param, set_seed
 
 from .checks import check_number, float_list, int_list
@@ -285,7 +286,7 @@ def ckd_learner(dls, # the student's DataLoaders
                 **kwargs):
     "A `Learner` that trains `student` with gamma CE + alpha CKD (+ beta KD) from `teacher`"
     beta = _check_weight(beta, 'beta')
-    learn = Learner(dls, student, **kwargs).to_ckd(teacher_head(teacher), kappa, radius, tau=tau, alpha=alpha,
+    learn = PenactLearner(dls, student, **kwargs).to_ckd(teacher_head(teacher), kappa, radius, tau=tau, alpha=alpha,
                                                    gamma=gamma, n_samples=n_samples, seed=seed)
     if beta > 0: learn.to_kd(teacher, tau=tau, alpha=beta, gamma=gamma)
     return learn

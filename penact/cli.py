@@ -12,7 +12,7 @@ from pathlib import Path
 # torch.jit.script, at import) out of it
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
 import torch
-from fastai.learner import Learner
+from .learner import Learner
 import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy

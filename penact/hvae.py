@@ -16,7 +16,8 @@ from fastcore.foundation import L
 from fastcore.meta import delegates
 from fastai.callback.core import Callback
 import fastai.callback.progress  # noqa: F401 (adds fastai's progress bars to every Learner)
-from fastai.learner import CastToTensor, Learner
+from fastai.learner import CastToTensor
+from .learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import AvgMetric, accuracy
 from fastai.optimizer import OptimWrapper
@@ -125,14 +126,22 @@ class HVAE(nn.Module):
 
     def decode(self, z:Tensor, y:Tensor|None=None)->Tensor:
         "Bernoulli logits of p(x|z) (or p(x|z,y) for 'concat'), shape z.shape[:-1] + (n_in,); y has shape (B,) for z (..., B, d)"
+        return self._decode(z, self._labels(y, z.shape[-2]) if self.kind == 'concat' else None)
+
+    def _decode(self, z, y):
+        "`decode` for labels already checked (`_labels`)"
         if self.kind == 'concat':
-            onehot = F.one_hot(self._labels(y, z.shape[-2]), self.n_classes).to(z.dtype)
+            onehot = F.one_hot(y, self.n_classes).to(z.dtype)
             z = torch.cat([z, onehot.expand(z.shape[:-1] + onehot.shape[-1:])], -1)
         return self.decoder(z)
 
     def prior_distribution(self, y:Tensor|None=None, n:int=1)->Distribution:
         "p(z) (uniform, batch shape (n,)) or p(z|y) (vMF(w_y, kappa_p), batch shape y.shape)"
-        if self.kind == 'prior': return self.prior.distribution(self._labels(y, n))
+        return self._prior_distribution(self._labels(y, n), n)
+
+    def _prior_distribution(self, y, n):
+        "`prior_distribution` for labels already checked (`_labels`)"
+        if self.kind == 'prior': return self.prior._distribution(y)
         w = self.loc.weight
         return HypersphericalUniform(self.latent_dim, (n,), dtype=w.dtype, device=w.device)
 
@@ -144,7 +153,7 @@ class HVAE(nn.Module):
         y = self._labels(y, x.shape[0])
         q = self.posterior(x)
         z = q.rsample()
-        return self.decode(z, y), kl_divergence(q, self.prior_distribution(y, x.shape[0]))
+        return self._decode(z, y), kl_divergence(q, self._prior_distribution(y, x.shape[0]))
 
 # %% ../nbs/03_hvae.ipynb #030a47a5
 def rec(out, # the model's output (logits, kl)
@@ -220,12 +229,12 @@ def log_likelihood(
     x = _plain(x)
     y = model._labels(y, x.shape[0])
     q = model.posterior(x)
-    p = model.prior_distribution(y, x.shape[0])
+    p = model._prior_distribution(y, x.shape[0])
     xf = x.flatten(1).to(q.loc.dtype)
     terms = []
     for k0 in range(0, n_samples, chunk):
         z = q.sample((min(chunk, n_samples - k0),))                              # (k, B, d)
-        logits = model.decode(z, y)
+        logits = model._decode(z, y)
         log_px = -F.binary_cross_entropy_with_logits(logits, xf.expand_as(logits), reduction='none').sum(-1)
         terms.append(log_px + p.log_prob(z) - q.log_prob(z))
     return torch.logsumexp(torch.cat(terms), 0) - math.log(n_samples)

@@ -89,7 +89,10 @@ class VMFPrior(nn.Module):
 
     def distribution(self, labels:Tensor)->VonMisesFisher:
         "p(z/|z| | y) for each label: a `VonMisesFisher` with batch shape `labels.shape`"
-        labels = self._labels(labels)
+        return self._distribution(self._labels(labels))
+
+    def _distribution(self, labels):
+        "`distribution` for labels already checked (`_labels`)"
         dist = VonMisesFisher(self.prototypes[labels], self.kappa.expand(labels.shape), validate_args=False)
         g, q = self._kappa_bessel()
         dist._bessel = (g.expand(labels.shape), q.expand(labels.shape))     # the shared kappa's Bessel functions, once

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (adds Learner.fit_one_cycle)
 from fastai.data.core import DataLoaders
-from fastai.learner import Learner
+from .learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed

@@ -5,16 +5,34 @@
 # %% ../nbs/00_vmf.ipynb #b625acac
 from __future__ import annotations
 import math
+import ctypes, hashlib, os, shutil, subprocess, tempfile
 from fractions import Fraction
+from pathlib import Path
 
 import torch
 from torch import Tensor
 from torch.distributions import Distribution, constraints, register_kl
 from torch.distributions.utils import lazy_property
 
+_KERNEL = None   # the fused CPU kernel, set up in "A fused CPU kernel" below; until then every path is the eager one
+_KERNEL_ROWS = 1 << 16    # beyond this many rows the vectorised eager path is as fast (and uses every thread)
+
+_BESSEL_ROWS = 2048      # ... and beyond this many values, for the Bessel functions alone
+
+def _kernel_lib(t:Tensor, rows:int, limit:int=_KERNEL_ROWS):
+    "The kernel's library for a CPU tensor of float32/float64 and at most `limit` rows, else None (eager)"
+    k = _KERNEL
+    if k is None or not k.enabled or t.device.type != 'cpu' or t.dtype not in (torch.float32, torch.float64) or rows > limit:
+        return None
+    return k.lib()
+
+def _p(t:Tensor|None)->int|None:
+    "a tensor's data pointer for the kernel (None for a missing argument)"
+    return None if t is None else t.data_ptr()
+
 # %% auto #0
 __all__ = ['unit_sphere', 'log_sphere_area', 'log_vmf_normalizer', 'mean_resultant_length', 'concentration_from_mean_resultant',
-           'VonMisesFisher', 'HypersphericalUniform']
+           'use_cpu_kernel', 'cpu_kernel_available', 'VonMisesFisher', 'HypersphericalUniform']
 
 # %% ../nbs/00_vmf.ipynb #b4b17782
 def log_sphere_area(
@@ -101,6 +119,12 @@ def _bessel_g_q(nu:float, x:Tensor):
     "(g_nu(x), q_0(x)) with g_nu = log I_nu(x) - nu log x and q_0 = x I_nu(x) / I_{nu+1}(x), for x >= 0 (float64, any shape)"
     shape, x = x.shape, x.reshape(-1)
     m = max(0, math.ceil(_NU_MIN - nu))
+    lib = _kernel_lib(x, x.numel(), _BESSEL_ROWS)
+    if lib is not None:                       # the same steps, one row at a time in C (see "A fused CPU kernel")
+        x = x.to(torch.float64).contiguous()
+        g, q = torch.empty_like(x), torch.empty_like(x)
+        lib.penact_bessel(nu, m, _debye_consts(nu + m, x.device)[2].data_ptr(), _B * _B, x.data_ptr(), x.numel(), g.data_ptr(), q.data_ptr())
+        return g.view(shape), q.view(shape)
     g, q = _debye_g_q(nu + m, x)
     if m:
         qs = []
@@ -150,10 +174,28 @@ class _LogNormalizer(torch.autograd.Function):
         kappa, q = ctx.saved_tensors
         return -grad * _MeanResultantLength.apply(kappa, ctx.d, q), None, None, None
 
+def _strided(ts, shape):
+    "[(tensor, stride)] for the kernel: each tensor of `shape` with its values in order (stride 1) or one value (stride 0), else None"
+    out = []
+    for t in ts:
+        if t.shape != shape: return None
+        if t.is_contiguous(): out += [t.data_ptr(), 1]
+        elif not any(t.stride()): out += [t.data_ptr(), 0]
+        else: return None
+    return out
+
 class _NegEntropy(torch.autograd.Function):
     "kappa A_d(kappa) + log C_d(kappa) + shift (the negative entropy, shifted) from precomputed (g, q_0), with derivative kappa A_d'(kappa)"
     @staticmethod
     def forward(ctx, kappa, d, g, q, shift):
+        lib = _kernel_lib(kappa, kappa.numel())
+        args = None if lib is None else _strided((kappa, g, q), kappa.shape)
+        if args is not None:   # value and derivative in one pass in C; the backward pass is then one product
+            out, dk = torch.empty((2,) + kappa.shape, dtype=kappa.dtype, device=kappa.device)
+            (lib.penact_negent_f32 if kappa.dtype == torch.float32 else lib.penact_negent_f64)(
+                kappa.numel(), d, *args, shift - d / 2 * math.log(2 * math.pi), out.data_ptr(), dk.data_ptr())
+            ctx.save_for_backward(dk)
+            return out
         k = kappa.detach().to(torch.float64)
         a = k / q
         ctx.save_for_backward(k, a)
@@ -163,6 +205,7 @@ class _NegEntropy(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
+        if len(ctx.saved_tensors) == 1: return grad * ctx.saved_tensors[0], None, None, None, None
         k, a = ctx.saved_tensors
         return grad * (k * (1 - a * a) - (ctx.d - 1) * a).to(grad.dtype), None, None, None, None
 
@@ -171,6 +214,16 @@ class _KLvMF(torch.autograd.Function):
     precomputed (g, q_0) of both; derivatives A_d'(kp) (kp - kq c) in kp, A_d(kq) - A_d(kp) c in kq, -A_d(kp) kq in c"""
     @staticmethod
     def forward(ctx, kp, kq, c, gp, qp, gq, qq, d):
+        lib = _kernel_lib(kp, kp.numel())
+        args = None if lib is None or not (kp.dtype == kq.dtype == c.dtype) else _strided((kp, kq, c, gp, qp, gq, qq), kp.shape)
+        if args is not None:   # value and derivatives in one pass in C; the backward pass is then products
+            out, dkp, dkq, dc = torch.empty((4,) + kp.shape, dtype=kp.dtype, device=kp.device)
+            (lib.penact_kl_f32 if kp.dtype == torch.float32 else lib.penact_kl_f64)(
+                kp.numel(), d, *args, out.data_ptr(), dkp.data_ptr(), dkq.data_ptr(), dc.data_ptr())
+            ctx.save_for_backward(dkp, dkq, dc)
+            ctx.kernel = True
+            return out
+        ctx.kernel = False
         kp64, kq64, c64 = kp.detach().double(), kq.detach().double(), c.detach().double()
         ap = kp64 / qp
         ctx.save_for_backward(kp64, kq64, c64, ap, qp, qq)
@@ -180,9 +233,13 @@ class _KLvMF(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
+        need = ctx.needs_input_grad
+        if ctx.kernel:
+            dkp, dkq, dc = ctx.saved_tensors
+            return (grad * dkp if need[0] else None, grad * dkq if need[1] else None, grad * dc if need[2] else None,
+                    None, None, None, None, None)
         kp, kq, c, ap, qp, qq = ctx.saved_tensors
         g = grad.double()
-        need = ctx.needs_input_grad
         g_kp = (g * (1 - ap * ap - (ctx.d - 1) / qp) * torch.addcmul(kp, kq, c, value=-1)).to(grad.dtype) if need[0] else None
         g_kq = (g * torch.addcmul(kq / qq, ap, c, value=-1)).to(grad.dtype) if need[1] else None
         g_c = (g * ap * kq).neg_().to(grad.dtype) if need[2] else None
@@ -324,6 +381,8 @@ def _wood_few(kappa:Tensor, d:int, dtype:torch.dtype, n:int):
     """`_sample_wv` for few rows (n <= _FEW, d != 3): Wood's method alone, all of a row's `_PROPOSALS_FEW` proposals
     drawn at once, the first accepted one kept; rows that accept none (rare) are drawn again in full"""
     P, k, dev, kd = _PROPOSALS_FEW, d - 1, kappa.device, kappa.dtype
+    lib = _kernel_lib(kappa, n)
+    if lib is not None and kd == dtype: return _wood_few_kernel(lib, kappa, d, n)
     if d <= 16:   # proposal i of every row from normals g[i]; g[0] also gives the rows' directions
         g = torch.randn(P, n, d, dtype=dtype, device=dev)
         normals = g[0]
@@ -358,6 +417,27 @@ def _wood_few(kappa:Tensor, d:int, dtype:torch.dtype, n:int):
     if not bool(hit.all()):   # every proposal of some rows rejected: draw those rows again, directions included
         rows = (hit == 0).nonzero().squeeze(1)
         w2, sig2, normals2, gnorm2 = _wood_few(kappa if kappa.numel() == 1 else kappa[rows], d, dtype, rows.numel())
+        w[rows], sig[rows], normals[rows], gnorm[rows] = w2, sig2, normals2, gnorm2
+    return w, sig, normals, gnorm
+
+def _wood_few_kernel(lib, kappa:Tensor, d:int, n:int):
+    "`_wood_few` in the fused kernel: the same random draws in the same order, then one pass over the rows in C"
+    P, dev, dt = _PROPOSALS_FEW, kappa.device, kappa.dtype
+    if d <= 16: g = torch.randn(P, n, d, dtype=dt, device=dev); normals, z, r2 = g[0], None, None
+    else:
+        normals, g = torch.randn(n, d, dtype=dt, device=dev), None
+        z = torch.randn(P, n, dtype=dt, device=dev)
+        r2 = torch._standard_gamma(torch.full((P, n), (d - 1) / 2, dtype=dt, device=dev)).mul_(2)
+    u = torch.rand(P, n, dtype=dt, device=dev)
+    w, sig, gnorm = torch.empty(3, n, dtype=dt, device=dev)
+    hit = torch.empty(n, dtype=torch.uint8, device=dev)
+    kc = kappa.contiguous()
+    (lib.penact_wood_f32 if dt == torch.float32 else lib.penact_wood_f64)(
+        n, d, P, kc.data_ptr(), kc.numel(), normals.data_ptr(), _p(g), _p(z), _p(r2), u.data_ptr(), w.data_ptr(),
+        sig.data_ptr(), gnorm.data_ptr(), hit.data_ptr())
+    if not bool(hit.all()):   # every proposal of some rows rejected: draw those rows again, directions included
+        rows = (hit == 0).nonzero().squeeze(1)
+        w2, sig2, normals2, gnorm2 = _wood_few(kappa if kappa.numel() == 1 else kappa[rows], d, dt, rows.numel())
         w[rows], sig[rows], normals[rows], gnorm[rows] = w2, sig2, normals2, gnorm2
     return w, sig, normals, gnorm
 
@@ -444,9 +524,20 @@ class _Reparam(torch.autograd.Function):
                 kappa, # concentrations of the rows, (B*S,), batch-major
                 w, sig, normals, gnorm, # the draws of `_sample_wv` for those rows
                 a, # A_d(kappa) of the rows (float64), or None when kappa needs no gradient
-                d): # dimension
+                d, # dimension
+                shape): # the shape of the result, B * S * d values (the rows batch-major)
         B = loc.shape[0]
         S = w.shape[0] // B
+        lib = _kernel_lib(loc, w.numel())
+        if lib is not None and loc.dtype == kappa.dtype == w.dtype == normals.dtype:   # the same formulas in C
+            loc, kappa, w, sig, normals, gnorm = (t.contiguous() for t in (loc, kappa, w, sig, normals, gnorm))
+            x = torch.empty(shape, dtype=loc.dtype, device=loc.device)
+            (lib.penact_reflect_f32 if loc.dtype == torch.float32 else lib.penact_reflect_f64)(
+                B, S, d, loc.data_ptr(), w.data_ptr(), sig.data_ptr(), normals.data_ptr(), gnorm.data_ptr(), x.data_ptr())
+            ctx.save_for_backward(loc, kappa, w, sig, normals, gnorm, None if a is None else a.contiguous())
+            ctx.d, ctx.lib = d, lib
+            return x
+        ctx.lib = None
         p, q = loc[:, None, :1], loc[:, None, 1:]                               # (B, 1, 1), (B, 1, d-1)
         nr = normals[:, 1:].view(B, S, d - 1)
         inv_g = gnorm.clamp_min(1e-30).reciprocal().view(B, S, 1)
@@ -460,13 +551,15 @@ class _Reparam(torch.autograd.Function):
         torch.addcmul((sig3 * inv_g) * nr, lq - w3, q, value=-1, out=x[..., 1:])
         ctx.save_for_backward(loc, kappa, w, sig, nr, inv_g, a, t, a1, m, lq)
         ctx.d = d
-        return x
+        return x.view(shape)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gx):
+        if ctx.lib is not None: return _Reparam._backward_kernel(ctx, gx)
         loc, kappa, w, sig, nr, inv_g, a, t, a1, m, lq = ctx.saved_tensors
         B, S = nr.shape[:2]
+        gx = gx.reshape(B, S, ctx.d)
         p, q = loc[:, None, :1], loc[:, None, 1:]
         w3, sig3 = w.view(B, S, 1), sig.view(B, S, 1)
         g1, gr = gx[..., :1], gx[..., 1:]
@@ -483,7 +576,287 @@ class _Reparam(torch.autograd.Function):
             g_w = torch.addcmul(gq, g1, p)                                       # dL/dw
             g_sig = torch.addcmul((gr * nr).sum(-1, keepdim=True) * inv_g, m, h, value=-1)   # dL/dsqrt(1-w^2)
             g_kappa = _kappa_grad(kappa, w, sig, ctx.d, g_w.view(-1), g_sig.view(-1), a)
-        return g_loc, g_kappa, None, None, None, None, None, None
+        return g_loc, g_kappa, None, None, None, None, None, None, None
+
+    @staticmethod
+    def _backward_kernel(ctx, gx):
+        loc, kappa, w, sig, normals, gnorm, a = ctx.saved_tensors
+        (B, d), need = loc.shape, ctx.needs_input_grad
+        g_loc = torch.empty_like(loc) if need[0] else None
+        g_kappa = torch.empty_like(kappa) if need[1] else None
+        if need[1] and a is None: a = kappa.detach().double() / _bessel_stats(kappa, d)[1]
+        sizes, xs, ws = _gl_all(loc.device)
+        gx = gx.contiguous()
+        (ctx.lib.penact_reflect_back_f32 if loc.dtype == torch.float32 else ctx.lib.penact_reflect_back_f64)(
+            B, w.numel() // B, d, loc.data_ptr(), w.data_ptr(), sig.data_ptr(), normals.data_ptr(), gnorm.data_ptr(),
+            kappa.data_ptr(), _p(a) if need[1] else None, gx.data_ptr(), _p(g_loc), _p(g_kappa),
+            int(kappa.dtype == torch.float64), sizes.data_ptr(), len(_NODES), xs.data_ptr(), ws.data_ptr())
+        return g_loc, g_kappa, None, None, None, None, None, None, None
+
+# %% ../nbs/00_vmf.ipynb #k0e1a2b4
+_KERNEL_SRC = r"""
+/* penact's fused CPU kernel for the vMF at small batches: every function loops over rows in double precision. */
+#include <math.h>
+#include <stdint.h>
+
+#define HALF_LOG_2PI 0.91893853320467274178
+
+/* (g, q) of one x: Debye's expansion at the orders n = nu + m and n + 1 (coefficients c0, c1 of t^0..t^(nc-1)),
+   then m steps of the recurrence q_j = 2 (nu + j + 1) + x^2 / q_(j+1) down to q_0 */
+static void bessel_one(double nu, int64_t m, const double *c0, const double *c1, int64_t nc, double x,
+                       double *g_out, double *q_out) {
+    double n = nu + (double)m;
+    double r0 = hypot(x, n), r1 = hypot(x, n + 1.0);
+    double t0 = n / r0, t1 = (n + 1.0) / r1, s0 = 0.0, s1 = 0.0;
+    for (int64_t j = nc - 1; j >= 0; --j) { s0 = s0 * t0 + c0[j]; s1 = s1 * t1 + c1[j]; }
+    double ls0 = log(s0), ls1 = log(s1), b0 = log(r0 + n), b1 = log(r1 + n + 1.0);
+    double g = r0 + ls0 - n * b0 - 0.5 * log(r0) - HALF_LOG_2PI;
+    double dr = (2.0 * n + 1.0) / (r0 + r1);
+    double q = exp((b1 - dr) + n * log1p((dr + 1.0) / (r0 + n)) + 0.5 * log1p(dr / r0) + (ls0 - ls1));
+    if (m > 0) {
+        int huge = x > 1e150;          /* x^2 would overflow: q = c + x (x / q) */
+        double x2 = x * x, lsum = 0.0, prod = 1.0;
+        for (int64_t j = m - 1; j >= 0; --j) {
+            double c = 2.0 * (nu + (double)j + 1.0);
+            q = huge ? c + x * (x / q) : c + x2 / q;
+            /* the sum of log q_j as the log of their product (every q_j >= 2), taken whenever the product grows large */
+            if (q > 1e100) lsum += log(q);
+            else { prod *= q; if (prod > 1e200) { lsum += log(prod); prod = 1.0; } }
+        }
+        g += lsum + log(prod);
+    }
+    *g_out = g; *q_out = q;
+}
+
+void penact_bessel(double nu, int64_t m, const double *coef, int64_t nc, const double *x, int64_t n, double *g, double *q) {
+    for (int64_t i = 0; i < n; ++i) bessel_one(nu, m, coef, coef + nc, nc, x[i], g + i, q + i);
+}
+
+/* Gauss-Legendre rules on [0, 1]: sizes[r] nodes each, concatenated in xs and ws */
+static int64_t n_nodes(double tau, int64_t d, int dbl, const int64_t *sizes, int64_t n_sizes) {
+    double per = dbl ? (d == 2 ? 12.0 : 9.0) : (d == 2 ? 10.0 : 7.0);
+    double floor_ = dbl ? 64.0 : (d == 2 ? 24.0 : 16.0);
+    double need = per * tau > floor_ ? per * tau : floor_;
+    for (int64_t r = 0; r < n_sizes; ++r) if ((double)sizes[r] >= need) return r;
+    return n_sizes - 1;
+}
+
+/* d theta / d kappa at a fixed CDF value, for one sample at angle theta (cos ct, sin st) with a = A_d(kappa) */
+static double dtheta_dkappa(double theta, double ct, double st, double kappa, int64_t d, double a, int dbl,
+                            const int64_t *sizes, int64_t n_sizes, const double *xs, const double *ws) {
+    double m = (double)(d - 2);
+    if (st < 1e-150) st = 1e-150;
+    double kst = kappa * st;
+    double dpsi = d > 2 ? (ct * m - kst * st) / st : -kst;
+    double sign = -copysign(1.0, dpsi);
+    double length = M_PI / 2 + sign * (M_PI / 2 - theta);
+    double d2psi = d > 2 ? kappa * ct + m / (st * st) : kappa * ct;
+    double scale = fabs(dpsi) + sqrt(fabs(d2psi));
+    double h0 = 0.25 / scale;
+    if (!(h0 < length)) h0 = length;
+    if (h0 < 1e-300) h0 = 1e-300;
+    double tau_end = log1p(length / h0);
+    int64_t r = n_nodes(tau_end, d, dbl, sizes, n_sizes), off = 0;
+    for (int64_t k = 0; k < r; ++k) off += sizes[k];
+    double psi_theta = d > 2 ? kappa * ct + m * log(st) : kappa * ct, acc = 0.0, sh = sign * h0;
+    for (int64_t j = 0; j < sizes[r]; ++j) {
+        double e = exp(tau_end * xs[off + j]);            /* e^tau: the offset is h0 (e^tau - 1), du/dtau = h0 e^tau */
+        double s = theta + sh * (e - 1.0), cs = cos(s), lr = kappa * cs;
+        if (d > 2) { double sn = sin(s); lr += m * log(sn > 1e-300 ? sn : 1e-300); }
+        lr -= psi_theta;
+        if (lr > 0) lr = 0;
+        acc += (cs - a) * exp(lr) * e * ws[off + j];
+    }
+    return acc * sh * tau_end;
+}
+
+/* Wood's sampler for rows i < n: proposal 0 from normals[i] (which also gives the row's direction), proposals 1..P-1
+   from g[p, i] (d <= 16) or else from (z[p, i], r2[p, i]); the first accepted one is kept (hit[i] = 0 if none) */
+#define DEFINE_WOOD(NAME, REAL)                                                                                     \
+void NAME(int64_t n, int64_t d, int64_t P, const REAL *kappa, int64_t nk, const REAL *normals, const REAL *g,       \
+          const REAL *z, const REAL *r2, const REAL *u, REAL *w, REAL *sig, REAL *gnorm, uint8_t *hit) {           \
+    double k = (double)(d - 1);                                                                                   \
+    for (int64_t i = 0; i < n; ++i) {                                                                             \
+        double kap = (double)kappa[nk == 1 ? 0 : i], two = 2.0 * kap;                                             \
+        double a = two + hypot(two, k), inv = 1.0 / (a + k), gam = (two * inv) * (a * inv) * 2.0;                   \
+        double zeta0 = 0.0, zeta = 0.0; int ok = 0;                                                               \
+        for (int64_t p = 0; p < P; ++p) {                                                                         \
+            double zz, rr = 0.0;                                                                                  \
+            if (p == 0 || g) {                                                                                    \
+                const REAL *row = p == 0 ? normals + i * d : g + (p * n + i) * d;                                 \
+                zz = row[0];                                                                                      \
+                for (int64_t j = 1; j < d; ++j) rr += (double)row[j] * (double)row[j];                             \
+                if (p == 0) gnorm[i] = (REAL)sqrt(rr);                                                            \
+            } else { zz = z[p * n + i]; rr = r2[p * n + i]; }                                                     \
+            double zt = zz / sqrt(rr + zz * zz);                                                                  \
+            if (!(zt >= -1.0)) zt = -1.0; else if (zt > 1.0) zt = 1.0;                                            \
+            if (p == 0) zeta0 = zt;                                                                               \
+            double den = 1.0 - gam * zt;                                                                          \
+            if (1.0 / den + log(den) + log((double)u[p * n + i]) / k <= 1.0) { zeta = zt; ok = 1; break; }          \
+        }                                                                                                         \
+        if (!ok) zeta = zeta0;                                                                                    \
+        hit[i] = (uint8_t)ok;                                                                                     \
+        double den = 1.0 / (1.0 - gam * zeta), one_plus = zeta + 1.0;                                             \
+        w[i] = (REAL)(1.0 - one_plus * den * (inv * 2.0 * k));                                                    \
+        sig[i] = (REAL)(sqrt((1.0 - zeta) * one_plus) * den * (sqrt(a) * inv * 2.0 * sqrt(k)));                   \
+    }                                                                                                             \
+}
+DEFINE_WOOD(penact_wood_f32, float)
+DEFINE_WOOD(penact_wood_f64, double)
+
+/* the reflection of rows i = b S + s about loc[b] (see _Reparam) */
+#define DEFINE_REFLECT(NAME, REAL)                                                                                  \
+void NAME(int64_t B, int64_t S, int64_t d, const REAL *loc, const REAL *w, const REAL *sig, const REAL *nr,        \
+          const REAL *gnorm, REAL *x) {                                                                           \
+    for (int64_t b = 0; b < B; ++b) {                                                                             \
+        const REAL *l = loc + b * d;                                                                              \
+        double p = l[0], t = copysign(1.0, p), a1 = fabs(p) + 1.0;                                                \
+        for (int64_t s = 0; s < S; ++s) {                                                                         \
+            int64_t i = b * S + s;                                                                                \
+            const REAL *v = nr + i * d;                                                                           \
+            double gn = (double)gnorm[i], ig = 1.0 / (gn > 1e-30 ? gn : 1e-30), wi = w[i], si = sig[i], mm = 0.0; \
+            for (int64_t j = 1; j < d; ++j) mm += (double)v[j] * (double)l[j];                                     \
+            mm *= ig;                                                                                             \
+            double lq = si * mm / a1, sg = si * ig, c = lq - wi;                                                  \
+            REAL *xi = x + i * d;                                                                                 \
+            xi[0] = (REAL)(wi * p - t * a1 * lq);                                                                 \
+            for (int64_t j = 1; j < d; ++j) xi[j] = (REAL)(sg * (double)v[j] - c * (double)l[j]);                  \
+        }                                                                                                         \
+    }                                                                                                             \
+}
+DEFINE_REFLECT(penact_reflect_f32, float)
+DEFINE_REFLECT(penact_reflect_f64, double)
+
+/* the reflection's backward pass: dL/dloc (summed over each entry's S rows; g_loc may be NULL) and dL/dkappa by
+   implicit reparameterisation (g_kappa may be NULL; a = A_d(kappa) per row) */
+#define DEFINE_REFLECT_BACK(NAME, REAL)                                                                             \
+void NAME(int64_t B, int64_t S, int64_t d, const REAL *loc, const REAL *w, const REAL *sig, const REAL *nr,        \
+          const REAL *gnorm, const REAL *kappa, const double *a, const REAL *gx, REAL *g_loc, REAL *g_kappa,        \
+          int dbl, const int64_t *sizes, int64_t n_sizes, const double *xs, const double *ws) {                    \
+    for (int64_t b = 0; b < B; ++b) {                                                                             \
+        const REAL *l = loc + b * d;                                                                              \
+        double p = l[0], t = copysign(1.0, p), a1 = fabs(p) + 1.0;                                                \
+        REAL *gl = g_loc ? g_loc + b * d : 0;                                                                     \
+        if (gl) for (int64_t j = 0; j < d; ++j) gl[j] = 0;                                                        \
+        for (int64_t s = 0; s < S; ++s) {                                                                         \
+            int64_t i = b * S + s;                                                                                \
+            const REAL *v = nr + i * d, *gi = gx + i * d;                                                         \
+            double gn = (double)gnorm[i], ig = 1.0 / (gn > 1e-30 ? gn : 1e-30), wi = w[i], si = sig[i];           \
+            double mm = 0.0, gq = 0.0, gv = 0.0;                                                                  \
+            for (int64_t j = 1; j < d; ++j) {                                                                     \
+                mm += (double)v[j] * (double)l[j]; gq += (double)gi[j] * (double)l[j]; gv += (double)gi[j] * (double)v[j]; \
+            }                                                                                                     \
+            mm *= ig;                                                                                             \
+            double lq = si * mm / a1, g1 = gi[0], h = gq / a1 + t * g1;                                           \
+            if (gl) {                                                                                             \
+                double c = lq - wi, e = si * h * ig;                                                              \
+                gl[0] += (REAL)(wi * g1 + (t * lq / a1) * gq);                                                    \
+                for (int64_t j = 1; j < d; ++j) gl[j] -= (REAL)(c * (double)gi[j] + e * (double)v[j]);             \
+            }                                                                                                     \
+            if (g_kappa) {                                                                                        \
+                double g_w = gq + g1 * p, g_s = gv * ig - mm * h;                                                 \
+                double th = atan2(si, wi);                                                                        \
+                double dth = dtheta_dkappa(th, wi, si, (double)kappa[i], d, a[i], dbl, sizes, n_sizes, xs, ws);   \
+                g_kappa[i] = (REAL)((wi * g_s - si * g_w) * dth);                                                 \
+            }                                                                                                     \
+        }                                                                                                         \
+    }                                                                                                             \
+}
+DEFINE_REFLECT_BACK(penact_reflect_back_f32, float)
+DEFINE_REFLECT_BACK(penact_reflect_back_f64, double)
+
+/* the negative entropy kappa A - g + shift and its derivative kappa (1 - A^2) - (d - 1) A, A = kappa / q; each input
+   is read with its own stride (1: one value per row, 0: one value for all) */
+#define DEFINE_NEGENT(NAME, REAL)                                                                                   \
+void NAME(int64_t n, int64_t d, const REAL *k, int64_t sk, const double *g, int64_t sg, const double *q, int64_t sq, \
+          double shift, REAL *out, REAL *dk) {                                                                    \
+    for (int64_t i = 0; i < n; ++i) {                                                                             \
+        double kk = (double)k[i * sk], a = kk / q[i * sq];                                                        \
+        out[i] = (REAL)(kk * a - g[i * sg] + shift);                                                              \
+        dk[i] = (REAL)(kk * (1.0 - a * a) - (double)(d - 1) * a);                                                 \
+    }                                                                                                             \
+}
+DEFINE_NEGENT(penact_negent_f32, float)
+DEFINE_NEGENT(penact_negent_f64, double)
+
+/* KL(vMF(mu_p, kp) || vMF(mu_q, kq)) = gq - gp + A_p (kp - kq c), c = mu_p . mu_q, and its derivatives in kp, kq, c */
+#define DEFINE_KL(NAME, REAL)                                                                                       \
+void NAME(int64_t n, int64_t d, const REAL *kp, int64_t skp, const REAL *kq, int64_t skq, const REAL *c, int64_t sc, \
+          const double *gp, int64_t sgp, const double *qp, int64_t sqp, const double *gq, int64_t sgq,             \
+          const double *qq, int64_t sqq, REAL *out, REAL *dkp, REAL *dkq, REAL *dc) {                              \
+    for (int64_t i = 0; i < n; ++i) {                                                                             \
+        double p = (double)kp[i * skp], qk = (double)kq[i * skq], cc = (double)c[i * sc];                         \
+        double qpi = qp[i * sqp], ap = p / qpi, diff = p - qk * cc;                                               \
+        out[i] = (REAL)((gq[i * sgq] - gp[i * sgp]) + ap * diff);                                                 \
+        dkp[i] = (REAL)((1.0 - ap * ap - (double)(d - 1) / qpi) * diff);                                          \
+        dkq[i] = (REAL)(qk / qq[i * sqq] - ap * cc);                                                              \
+        dc[i] = (REAL)(-ap * qk);                                                                                 \
+    }                                                                                                             \
+}
+DEFINE_KL(penact_kl_f32, float)
+DEFINE_KL(penact_kl_f64, double)
+"""
+
+class _CPUKernel:
+    "The C source above, compiled with the system's C compiler on first use into penact's cache and loaded with ctypes"
+    def __init__(self):
+        self.enabled = os.environ.get('PENACT_CPU_KERNEL', '1') != '0'
+        self._lib, self.error = None, None
+
+    def lib(self):
+        "the loaded library, or None (and the reason in `error`) where there is no C compiler or the build failed"
+        if self._lib is None and self.error is None:
+            try: self._lib = self._load()
+            except Exception as e: self.error = f"{type(e).__name__}: {e}"
+        return self._lib
+
+    def _load(self):
+        cc = os.environ.get('CC') or shutil.which('cc') or shutil.which('gcc') or shutil.which('clang')
+        if cc is None: raise RuntimeError("no C compiler (cc, gcc or clang) on PATH")
+        flags = ['-O2', '-fno-math-errno', '-shared', '-fPIC']
+        key = hashlib.sha256('\0'.join([_KERNEL_SRC, cc] + flags).encode()).hexdigest()[:16]
+        cache = Path(os.environ.get('PENACT_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'penact')
+        so = cache / 'kernels' / f'vmf_{key}.so'
+        if not so.exists():
+            so.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=so.parent) as tmp:   # build aside, then move into place atomically
+                c, out = Path(tmp) / 'vmf.c', Path(tmp) / so.name
+                c.write_text(_KERNEL_SRC)
+                subprocess.run([cc, *flags, '-o', str(out), str(c), '-lm'], check=True, capture_output=True, timeout=300)
+                os.replace(out, so)
+        lib = ctypes.CDLL(str(so))
+        P, I, D, U = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_int
+        lib.penact_bessel.argtypes = [D, I, P, I, P, I, P, P]
+        for t in ('f32', 'f64'):
+            getattr(lib, f'penact_wood_{t}').argtypes = [I, I, I, P, I, P, P, P, P, P, P, P, P, P]
+            getattr(lib, f'penact_reflect_{t}').argtypes = [I, I, I, P, P, P, P, P, P]
+            getattr(lib, f'penact_reflect_back_{t}').argtypes = [I, I, I, P, P, P, P, P, P, P, P, P, P, U, P, I, P, P]
+            getattr(lib, f'penact_negent_{t}').argtypes = [I, I, P, I, P, I, P, I, D, P, P]
+            getattr(lib, f'penact_kl_{t}').argtypes = [I, I] + [P, I] * 7 + [P, P, P, P]
+        return lib
+
+_KERNEL = _CPUKernel()
+
+def use_cpu_kernel(
+    enabled:bool=True, # run small CPU batches through the fused kernel (True) or through the eager tensor code (False)
+)->bool: # the previous setting
+    "Switch the fused CPU kernel on or off for this process (the environment variable PENACT_CPU_KERNEL=0 starts it off)"
+    prev, _KERNEL.enabled = _KERNEL.enabled, bool(enabled)
+    return prev
+
+def cpu_kernel_available()->bool:
+    "Whether the fused CPU kernel is on and built (it is built on first call); if it could not be, why is in `penact.vmf._KERNEL.error`"
+    return _KERNEL.enabled and _KERNEL.lib() is not None
+
+_GL_FLAT = {}
+def _gl_all(device):
+    "every rule of _NODES, concatenated: (sizes int64, nodes, weights), float64, cached"
+    key = str(device)
+    if key not in _GL_FLAT:
+        rules = [_gauss_legendre(n, device) for n in _NODES]
+        _GL_FLAT[key] = (torch.tensor(_NODES, dtype=torch.int64), torch.cat([r[0] for r in rules]).contiguous(),
+                         torch.cat([r[1] for r in rules]).contiguous())
+    return _GL_FLAT[key]
 
 # %% ../nbs/00_vmf.ipynb #18a073f9
 class _UnitSphere(constraints.Constraint):
@@ -532,8 +905,9 @@ class VonMisesFisher(Distribution):
         if validate:
             _as_kappa(concentration, 'concentration', True)
             _check_on_sphere(loc, 'loc')
-        self.loc = loc.expand(batch_shape + loc.shape[-1:])
-        self.concentration = concentration.expand(batch_shape)
+        # no expand where the shapes already agree: it would be one more node for autograd at every step
+        self.loc = loc if loc.shape[:-1] == batch_shape else loc.expand(batch_shape + loc.shape[-1:])
+        self.concentration = concentration if concentration.shape == batch_shape else concentration.expand(batch_shape)
         super().__init__(batch_shape, loc.shape[-1:], validate_args=False)
         self._validate_args = validate
 
@@ -574,8 +948,13 @@ class VonMisesFisher(Distribution):
     def rsample(self, sample_shape=torch.Size()):
         sample_shape, d = torch.Size(sample_shape), self.dim
         S, B = sample_shape.numel(), self.batch_shape.numel()
-        loc, conc = self.loc.reshape(B, d), self.concentration.reshape(B)
+        # (reshapes only where needed: each would be one more node for autograd to walk at every step)
+        loc = self.loc if self.loc.shape == (B, d) else self.loc.reshape(B, d)
+        conc = self.concentration if self.concentration.shape == (B,) else self.concentration.reshape(B)
         grad = conc.requires_grad or loc.requires_grad
+        nb, ns = len(self.batch_shape), len(sample_shape)
+        simple = not nb or not ns     # one of the two shapes is empty: the rows are already in the result's order
+        shape = sample_shape + self.batch_shape + (d,) if simple else self.batch_shape + sample_shape + (d,)
         # rows are batch-major, (B, S): each batch entry's samples are contiguous, so one reflection per entry serves
         # all of them; one concentration for all rows is passed once
         kappa = conc if S == 1 or (B == 1 and not grad) else conc[:, None].expand(B, S).reshape(-1)
@@ -585,7 +964,12 @@ class VonMisesFisher(Distribution):
             if conc.requires_grad:
                 a = conc.detach().double() / self._bessel[1].reshape(B)
                 if S > 1: a = a.repeat_interleave(S)
-            x = _Reparam.apply(loc, kappa, w, sig, x, gnorm, a, d)
+            x = _Reparam.apply(loc, kappa, w, sig, x, gnorm, a, d, shape)
+        elif (lib := _kernel_lib(x, B * S)) is not None and x.dtype == w.dtype:   # no gradient needed: the reflection in C
+            out = torch.empty(B, S, d, dtype=x.dtype, device=x.device)
+            (lib.penact_reflect_f32 if x.dtype == torch.float32 else lib.penact_reflect_f64)(
+                B, S, d, loc.contiguous().data_ptr(), w.data_ptr(), sig.data_ptr(), x.data_ptr(), gnorm.data_ptr(), out.data_ptr())
+            x = out
         else:  # no gradient needed: work in place on the buffer of normals
             x[:, 1:] *= (sig / gnorm.clamp_min(1e-30))[:, None]
             one = _c(1., x)
@@ -604,9 +988,8 @@ class VonMisesFisher(Distribution):
                 x, u = x.view(B, S, d), u[:, None]
                 if B == 1: x[0].addr_(x[0] @ u[0, 0], u[0, 0], alpha=-2)
                 else: x.baddbmm_(torch.bmm(x, u.transpose(1, 2)), u, alpha=-2)
-        nb, ns = len(self.batch_shape), len(sample_shape)
-        if not nb or not ns: return x.view(sample_shape + self.batch_shape + (d,))   # one of the two is empty
-        x = x.view(self.batch_shape + sample_shape + (d,))
+        if x.shape != shape: x = x.view(shape)
+        if simple: return x
         return x.permute(*range(nb, nb + ns), *range(nb), nb + ns).contiguous()
 
     def log_prob(self, value):

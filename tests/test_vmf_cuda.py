@@ -56,7 +56,7 @@ def test_reparam_loc_gradient_and_kl():
         loc = torch.nn.functional.normalize(torch.randn(B, d, dtype=torch.float64, device='cuda'), dim=-1)
         kappa = torch.rand(B * S, dtype=torch.float64, device='cuda') * 10
         w, sig, normals, gnorm = _sample_wv(kappa, d, torch.float64)
-        f = lambda l: _Reparam.apply(l, kappa, w, sig, normals, gnorm, None, d)
+        f = lambda l: _Reparam.apply(l, kappa, w, sig, normals, gnorm, None, d, (B, S, d))
         assert torch.autograd.gradcheck(f, (loc.clone().requires_grad_(),))
     k = torch.tensor([0.3, 5., 80.], dtype=torch.float64)
     mu = torch.nn.functional.normalize(torch.randn(3, 10, dtype=torch.float64), dim=-1)

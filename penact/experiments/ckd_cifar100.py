@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from fastai.callback.schedule import ParamScheduler
 from fastai.data.transforms import Normalize
-from fastai.learner import Learner
+from ..learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.optimizer import OptimWrapper

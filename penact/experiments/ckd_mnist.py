@@ -12,7 +12,7 @@ from torch import Tensor
 import torch.nn.functional as F
 from fastai.callback.schedule import fit_one_cycle
 from fastai.data.core import DataLoaders
-from fastai.learner import Learner
+from ..learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.optimizer import OptimWrapper

@@ -93,7 +93,7 @@ def train_gan(
     data:dict, # the splits of `mnist_held_out`
     judge:ClassifierFeatures, # scores the held-out images against generated ones during training
     folder, # the run's checkpoint and curve; a run found there is continued
-    steps:int=6000, # generator steps
+    steps:int=20000, # generator steps
     eval_every:int=1000, # score on the held-out split every this many steps
     n_critic:int=1, # discriminator steps per generator step
     bs:int=64, # batch size
@@ -158,7 +158,7 @@ def gan_mnist(
     kappa_factors:str='1,0.5,0.25,0.125', # candidates for kappa, as multiples of the prior classifier's fitted kappa
     select_seed:int=100, # seed of the kappa selection runs (not one of the grid's)
     dim:int=32, # latent width d = the prior classifier's penultimate width
-    steps:int=6000, # generator steps of every GAN
+    steps:int=20000, # generator steps of every GAN
     eval_every:int=1000, # held-out scores every this many steps
     n_critic:int=1, # discriminator steps per generator step
     bs:int=64, # batch size

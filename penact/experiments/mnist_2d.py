@@ -12,7 +12,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from fastai.callback.core import Callback
 import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
-from fastai.learner import Learner, Recorder
+from fastai.learner import Recorder
+from ..learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
