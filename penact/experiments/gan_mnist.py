@@ -206,16 +206,16 @@ def gan_mnist(
     kappa_hat = load(out)['classifiers']['prior']['kappa_fitted']
     sel = load(out).get('kappa_selection', {})
     if 'chosen' not in sel:
-        cands = dict(sel.get('candidates', {}))
+        cands, curves = dict(sel.get('candidates', {})), dict(sel.get('curves', {}))
         for f in factors:
             k = kappa_hat * f
             if f'{k:.4g}' in cands: continue
             _, curve = train_gan(gan_latent('vmf', dim, prior, k), split, judge, folder / f'select_k{k:.4g}', steps, eval_every, n_critic,
                                  bs, lr, ch, select_seed, device)
-            cands[f'{k:.4g}'] = curve[-1]['fid']
-            update(out, lambda r: r.setdefault('kappa_selection', {}).__setitem__('candidates', dict(cands)))
+            cands[f'{k:.4g}'], curves[f'{k:.4g}'] = curve[-1]['fid'], curve     # the curve shows whether the run converged
+            update(out, lambda r: r.setdefault('kappa_selection', {}).update(candidates=dict(cands), curves=dict(curves)))
         update(out, lambda r: r.__setitem__('kappa_selection', dict(
-            candidates=cands, chosen=float(min(cands, key=cands.get)), fitted=kappa_hat,
+            candidates=cands, curves=curves, chosen=float(min(cands, key=cands.get)), fitted=kappa_hat,
             score="FID in the judge's feature space between generated and held-out real images, at the last step (lower is better)")))
     kappa = load(out)['kappa_selection']['chosen']
     done = {(r['latent'], r['seed']) for r in load(out).get('runs', [])}
