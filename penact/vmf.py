@@ -586,7 +586,7 @@ class _Reparam(torch.autograd.Function):
         g_kappa = torch.empty_like(kappa) if need[1] else None
         if need[1] and a is None: a = kappa.detach().double() / _bessel_stats(kappa, d)[1]
         sizes, xs, ws = _gl_all(loc.device)
-        gx = gx.contiguous()
+        gx = gx.to(loc.dtype).contiguous()           # (the C code reads gx as loc's dtype)
         (ctx.lib.penact_reflect_back_f32 if loc.dtype == torch.float32 else ctx.lib.penact_reflect_back_f64)(
             B, w.numel() // B, d, loc.data_ptr(), w.data_ptr(), sig.data_ptr(), normals.data_ptr(), gnorm.data_ptr(),
             kappa.data_ptr(), _p(a) if need[1] else None, gx.data_ptr(), _p(g_loc), _p(g_kappa),
