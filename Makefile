@@ -49,6 +49,7 @@ bench: $(STAMP)
 	python bench/vmf_sampler.py | tee results/bench/vmf_sampler.txt
 	python bench/vmf_density.py | tee results/bench/vmf_density.txt
 	python bench/hvae_step.py | tee results/bench/hvae_step.txt
+	python bench/gan_step.py | tee results/bench/gan_step.txt
 
 export: $(STAMP)
 	export PATH=$(abspath $(BIN)):$$PATH

@@ -14,6 +14,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from fastprogress.fastprogress import progress_bar
 
 from .checks import check_int, check_labels
+from .learner import torch_adam
 from .prior import VMFPrior, last_linear, kappa_at_prototypes
 
 # %% auto #0
@@ -209,7 +210,8 @@ class CGANTrainer:
                  linear_decay:bool=False, # decay both learning rates linearly to 0 (mimicry's CIFAR setting)
                  decay_steps:int|None=None, # reach 0 at this generator step (None: at the `n_steps` of each `fit` call)
                  path:str|Path|None=None, # checkpoint file (None: no checkpoints)
-                 device=None): # device (default: the generator's)
+                 device=None, # device (default: the generator's)
+                 channels_last:bool=False): # keep both networks and the real batches in channels-last memory layout
         if latent.dim != gen.latent_dim:
             raise ValueError(f"the latent source has width {latent.dim} but the generator's latent_dim is {gen.latent_dim}: "
                              f"the prior's penultimate width d must equal the generator's latent size")
@@ -219,11 +221,13 @@ class CGANTrainer:
             raise ValueError(f"the discriminator has {disc.n_classes} classes but the generator has {gen.n_classes}")
         if int(n_critic) < 1: raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         self.device = torch.device(device) if device is not None else next(gen.parameters()).device
-        self.gen, self.disc, self.latent = gen.to(self.device), disc.to(self.device), latent.to(self.device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.gen, self.disc = gen.to(self.device, memory_format=self.memory_format), disc.to(self.device, memory_format=self.memory_format)
+        self.latent = latent.to(self.device)
         self.n_critic, self.path, self.lr, self.linear_decay = int(n_critic), (None if path is None else Path(path)), lr, linear_decay
         self.decay_steps = None if decay_steps is None else check_int(decay_steps, 'decay_steps')
-        self.opt_g = torch.optim.Adam(gen.parameters(), lr, betas=tuple(betas))
-        self.opt_d = torch.optim.Adam(disc.parameters(), lr, betas=tuple(betas))
+        self.opt_g = torch_adam(gen.parameters(), lr, betas=tuple(betas))
+        self.opt_d = torch_adam(disc.parameters(), lr, betas=tuple(betas))
         self.step, self.history = 0, []
 
     @property
@@ -244,7 +248,7 @@ class CGANTrainer:
 
     def d_step(self, x:Tensor, y:Tensor, z:Tensor|None=None, y_fake:Tensor|None=None)->float:
         "One discriminator update; fresh latents and labels unless given"
-        x, y = x.to(self.device), y.to(self.device)
+        x, y = x.to(self.device, memory_format=self.memory_format), y.to(self.device)
         if y_fake is None: y_fake = self.random_labels(len(x))
         if z is None: z = self.latent.sample(y_fake)
         self.gen.train(); self.disc.train()

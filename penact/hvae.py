@@ -5,7 +5,6 @@
 # %% ../nbs/03_hvae.ipynb #e72d15de
 from __future__ import annotations
 import math
-from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -17,10 +16,9 @@ from fastcore.meta import delegates
 from fastai.callback.core import Callback
 import fastai.callback.progress  # noqa: F401 (adds fastai's progress bars to every Learner)
 from fastai.learner import CastToTensor
-from .learner import Learner
+from .learner import Learner, TorchAdam
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import AvgMetric, accuracy
-from fastai.optimizer import OptimWrapper
 from fastprogress.fastprogress import progress_bar
 
 from .checks import check_int, check_labels
@@ -28,12 +26,10 @@ from .vmf import HypersphericalUniform, VonMisesFisher
 from .prior import VMFPrior
 
 # %% auto #0
-__all__ = ['TorchAdam', 'KINDS', 'MLPClassifier', 'classifier_learner', 'HVAE', 'rec', 'kl', 'neg_elbo', 'binarize', 'HVAEBatch',
+__all__ = ['KINDS', 'MLPClassifier', 'classifier_learner', 'HVAE', 'rec', 'kl', 'neg_elbo', 'binarize', 'HVAEBatch',
            'hvae_learner', 'log_likelihood', 'evaluate']
 
 # %% ../nbs/03_hvae.ipynb #aa934131
-TorchAdam = partial(OptimWrapper, opt=torch.optim.Adam)   # PyTorch's fused-loop Adam behind fastai's optimiser API
-
 def _mlp(n_in:int, widths)->list:
     "Linear + ReLU layers n_in -> widths[0] -> ... -> widths[-1]"
     layers = []

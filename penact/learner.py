@@ -4,15 +4,17 @@
 
 # %% ../nbs/01d_learner.ipynb #ln0001
 from __future__ import annotations
+from functools import partial
 import fastai.callback.progress  # noqa: F401 (fastai's progress bar, and no_bar, on every Learner)
 from fastai.callback.core import Callback, event
 from fastai.learner import Learner as _FastaiLearner
+from fastai.optimizer import OptimWrapper
 from fastai.torch_core import default_device, defaults, to_device
 import torch
 from fastcore.foundation import L
 
 # %% auto #0
-__all__ = ['Learner']
+__all__ = ['TorchAdam', 'Learner', 'torch_adam']
 
 # %% ../nbs/01d_learner.ipynb #ln0005
 class Learner(_FastaiLearner):
@@ -50,3 +52,17 @@ class Learner(_FastaiLearner):
             found = cache[2][event_name] = [cb for cb in cbs.sorted('order') if event_name == 'after_fit' or event_name in cb.__dict__
                                             or hasattr(type(cb), event_name) or type(cb).__call__ is not Callback.__call__]
         return found
+
+# %% ../nbs/01d_learner.ipynb #ln0013
+def torch_adam(params, # parameters, or parameter groups (dicts with a 'params' entry)
+               lr:float=1e-3, # learning rate
+               **kwargs)->torch.optim.Adam: # further arguments of torch.optim.Adam (`fused` or `foreach` given here are kept)
+    "PyTorch's Adam, with its fused kernel wherever PyTorch has one for the parameters (else its default implementation)"
+    as_list = lambda ps: [ps] if isinstance(ps, torch.Tensor) else list(ps)
+    params = [dict(p, params=as_list(p['params'])) if isinstance(p, dict) else p for p in as_list(params)]
+    if 'fused' not in kwargs and 'foreach' not in kwargs:
+        tensors = [t for p in params for t in (p['params'] if isinstance(p, dict) else [p])]
+        kwargs['fused'] = all(t.is_floating_point() and t.device.type in ('cpu', 'cuda') for t in tensors) or None
+    return torch.optim.Adam(params, lr, **kwargs)
+
+TorchAdam = partial(OptimWrapper, opt=torch_adam)   # `torch_adam` behind fastai's optimiser API, for `opt_func`

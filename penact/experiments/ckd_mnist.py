@@ -5,17 +5,15 @@
 # %% ../../nbs/11_exp.ckd_mnist.ipynb #b18f0902
 from __future__ import annotations
 import time
-from functools import partial
 
 import torch
 from torch import Tensor
 import torch.nn.functional as F
 from fastai.callback.schedule import fit_one_cycle
 from fastai.data.core import DataLoaders
-from ..learner import Learner
+from ..learner import Learner, TorchAdam
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
-from fastai.optimizer import OptimWrapper
 from fastai.torch_core import TensorImage, set_seed
 
 from ..checks import check_int, float_list, int_list
@@ -24,7 +22,7 @@ from ..data import TensorImages, mnist_dls, tensor_dls
 from ..models.convnet import ConvNet
 from ..prior import penultimate
 from ..shifts import shift
-from .results import load, runs_dir, update
+from .results import check_network, load, runs_dir, update
 
 # %% auto #0
 __all__ = ['SHIFTS', 'STRONGEST', 'table3_grid', 'mnist_held_out', 'shift_once', 'student_dls', 'classifier_learner', 'fit_curve',
@@ -89,7 +87,7 @@ def student_dls(
 def classifier_learner(dls, model, cbs=()):
     "A Learner for an MNIST classifier: cross-entropy, accuracy, PyTorch's Adam without weight decay"
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy,
-                   opt_func=partial(OptimWrapper, opt=torch.optim.Adam), cbs=list(cbs))
+                   opt_func=TorchAdam, cbs=list(cbs))
 
 def fit_curve(learn, epochs:int, lr:float)->list:
     "Train with the one-cycle schedule; the validation accuracy after every epoch"
@@ -206,6 +204,7 @@ def ckd_mnist(
 
     if part in ('all', 'table3'):
         teacher, info = _teacher(split, width, feat_dim, teacher_epochs, lr, bs, device, folder / f'teacher_d{feat_dim}.pth')
+        check_network(load(out).get('teacher'), info, 'the teacher', out)
         update(out, lambda r: r.__setitem__('teacher', info))
         radius = info['radius']
         cv = load(out).get('kappa', {})
@@ -230,6 +229,7 @@ def ckd_mnist(
         teacher, info = _teacher(split, width, 2, teacher_epochs, lr, bs, device, folder / 'teacher_d2.pth')
         x, y = split['test']
         n_fig = min(600, len(x))
+        check_network(load(out).get('figure3', {}).get('teacher'), info, 'the 2-D teacher', out)
         order = class_order(teacher, x, y)
         if 'teacher' not in load(out).get('figure3', {}):
             z = penultimate(teacher, [(x[:n_fig].float() / 255, y[:n_fig])])[0]
@@ -252,6 +252,7 @@ def ckd_mnist(
 
     if part in ('all', 'control'):   # does the budget suffice? the same students at control_epochs
         teacher, info = _teacher(split, width, feat_dim, teacher_epochs, lr, bs, device, folder / f'teacher_d{feat_dim}.pth')
+        check_network(load(out).get('teacher'), info, 'the teacher', out)
         kappa = load(out).get('kappa', {}).get('chosen')
         if kappa is None: raise ValueError("the control needs the chosen kappa: run part='table3' first")
         done = {(r['method'], r['shift'], r['level']) for r in load(out).get('control', [])}

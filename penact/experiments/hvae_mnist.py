@@ -20,7 +20,7 @@ from ..hvae import HVAE, KINDS, binarize, classifier_learner, evaluate, hvae_lea
 from ..prior import VMFPrior
 from ..checks import float_list, int_list
 from .ckd_mnist import mnist_held_out
-from .results import load, record, runs_dir, update
+from .results import check_network, load, record, runs_dir, update
 
 # %% auto #0
 __all__ = ['PAIRS', 'mnist_splits', 'vae_dls', 'Checkpoint', 'fit_resumable', 'class_interpolation', 'save_interpolation',
@@ -212,10 +212,11 @@ def table4(
         set_seed(0, reproducible=True)
         clf = classifier_learner(vae_dls(split, bs, valid='valid_grey'), latent_dim=d, lr=lr)
         st = fit_resumable(clf, folder / f'classifier_d{d}', max_epochs, patience)
-        if str(d) not in load(out).get('classifier', {}):
-            with clf.no_bar(), clf.no_logging(): loss, acc = clf.validate()
-            record(out, 'classifier', str(d), dict(valid_acc=float(acc), valid_loss=float(loss), epochs=st['epochs'],
-                                                   stopped=st['stopped'], best_epoch=st['best_epoch']))
+        with clf.no_bar(), clf.no_logging(): loss, acc = clf.validate()
+        clf.info = dict(valid_acc=float(acc), valid_loss=float(loss), epochs=st['epochs'], stopped=st['stopped'], best_epoch=st['best_epoch'])
+        check_network(load(out).get('classifier', {}).get(str(d)), clf.info, f"the prior's classifier at d = {d}", out,
+                      keys=('valid_acc', 'valid_loss', 'epochs'))
+        if str(d) not in load(out).get('classifier', {}): record(out, 'classifier', str(d), clf.info)
         cv = load(out).get('kappa_p', {}).get(str(d), {})
         if 'chosen' not in cv:
             cand = dict(cv.get('candidates', {}))

@@ -8,7 +8,7 @@ import fcntl, json, math, os, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['load', 'update', 'record', 'append', 'runs_dir']
+__all__ = ['load', 'update', 'record', 'append', 'runs_dir', 'check_network']
 
 # %% ../../nbs/09_experiments.results.ipynb #fd6571a5
 def load(path)->dict:
@@ -47,3 +47,19 @@ def runs_dir(name:str, root=None)->Path:
     path = Path(root).expanduser() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+# %% ../../nbs/09_experiments.results.ipynb #rs0014
+def check_network(recorded:dict|None, # the network's record in the results file (None: not recorded yet)
+                  info:dict, # the same record of the network loaded or trained now
+                  name:str, # what it is, for the message (e.g. 'the teacher')
+                  path, # the results file
+                  keys=('accuracy', 'valid_curve'), # the entries that must agree
+                 )->None:
+    "Raise when the results file describes `name` as another network than the one in hand"
+    if recorded is None: return
+    diff = [k for k in keys if recorded.get(k) != info.get(k)]
+    if diff:
+        say = lambda v: f'{v:.4f}' if isinstance(v, float) else ('a curve' if isinstance(v, list) else repr(v))
+        raise RuntimeError(f"{name} is not the network that the runs in {path} were made with: "
+                           + ', '.join(f"{k} {say(recorded.get(k))} recorded, {say(info.get(k))} now" for k in diff)
+                           + ". Restore its checkpoint (see runs_dir) or write to a new results file.")
