@@ -4,12 +4,15 @@
 
 # %% ../../nbs/11_exp.ckd_mnist.ipynb #b18f0902
 from __future__ import annotations
-import time
+import os, random, time
+from pathlib import Path
 
 import torch
 from torch import Tensor
 import torch.nn.functional as F
+from fastai.callback.core import Callback
 from fastai.callback.schedule import fit_one_cycle
+from fastcore.basics import store_attr
 from fastai.data.core import DataLoaders
 from ..learner import Learner, TorchAdam
 from fastai.losses import CrossEntropyLossFlat
@@ -25,8 +28,9 @@ from ..shifts import shift
 from .results import check_network, load, runs_dir, update
 
 # %% auto #0
-__all__ = ['SHIFTS', 'STRONGEST', 'table3_grid', 'mnist_held_out', 'shift_once', 'student_dls', 'classifier_learner', 'fit_curve',
-           'converged', 'test_accuracy', 'class_order', 'same_cycle', 'adjacency', 'ckd_mnist']
+__all__ = ['SHIFTS', 'STRONGEST', 'table3_grid', 'mnist_held_out', 'shift_once', 'student_dls', 'classifier_learner',
+           'EpochCheckpoint', 'fit_curve', 'converged', 'test_accuracy', 'class_order', 'same_cycle', 'adjacency',
+           'ckd_mnist']
 
 # %% ../../nbs/11_exp.ckd_mnist.ipynb #1ab21d3b
 SHIFTS = [('none', 0.)] + [('photometric', d) for d in (0.2, 0.4, 0.6, 0.8, 1.0)] + [('downsample', r) for r in (0.75, 0.5, 0.25)]
@@ -89,11 +93,39 @@ def classifier_learner(dls, model, cbs=()):
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy,
                    opt_func=TorchAdam, cbs=list(cbs))
 
-def fit_curve(learn, epochs:int, lr:float)->list:
+class EpochCheckpoint(Callback):
+    "After every epoch: the weights, the optimiser, the random states and the validation curve so far, in one file"
+    order = 60  # after the Recorder has the epoch's metrics
+    def __init__(self, path:Path, curve:list): store_attr(); self.start = len(curve)
+
+    def after_epoch(self):
+        if self.epoch < self.start: return              # an epoch skipped on resuming (fastai still ends it)
+        names = self.recorder.metric_names[1:]
+        self.curve.append(float(dict(zip(names, self.recorder.values[-1]))['accuracy']))
+        tmp = self.path.with_name(self.path.name + '.tmp')
+        torch.save(dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch + 1, curve=self.curve,
+                        rng=torch.get_rng_state(), py_rng=random.getstate(), dl_rng=self.learn.dls.train.rng.getstate()), tmp)
+        os.replace(tmp, self.path)                      # an interrupted save never leaves a broken checkpoint
+
+def fit_curve(learn, epochs:int, lr:float,
+              path=None)->list: # checkpoint file, written after every epoch; a run found there continues (None: none)
     "Train with the one-cycle schedule; the validation accuracy after every epoch"
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
-    names = learn.recorder.metric_names[1:]
-    return [float(dict(zip(names, v))['accuracy']) for v in learn.recorder.values]
+    if path is None:
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
+        names = learn.recorder.metric_names[1:]
+        return [float(dict(zip(names, v))['accuracy']) for v in learn.recorder.values]
+    path, start, curve = Path(path), 0, []
+    if path.exists():
+        ck = torch.load(path, weights_only=False)
+        learn.model.load_state_dict(ck['model'])
+        learn.create_opt()
+        learn.opt.load_state_dict(ck['opt'])
+        torch.set_rng_state(ck['rng']); random.setstate(ck['py_rng']); learn.dls.train.rng.setstate(ck['dl_rng'])
+        start, curve = ck['epoch'], ck['curve']
+    if start < epochs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=EpochCheckpoint(path, curve))
+    return curve
 
 def converged(curve:list, tol:float=0.003, last:int=2)->bool:
     "Whether training had stopped improving: the best of the `last` epochs' validation accuracy is at most `tol` above the best before them"
@@ -138,12 +170,23 @@ def _teacher(data, width, feat_dim, epochs, lr, bs, device, path):
         return model, ck['info']
     t0 = time.perf_counter()
     learn = classifier_learner(student_dls(data, bs=bs, device=device), model)
-    curve = fit_curve(learn, epochs, lr)
+    run = path.with_name(path.stem + '_run.pth')              # the teacher's training, resumable epoch by epoch
+    curve = fit_curve(learn, epochs, lr, run)
     info = dict(accuracy=test_accuracy(model, *data['test']), feat_dim=feat_dim, width=width, epochs=epochs,
                 valid_curve=curve, converged=converged(curve), seconds=time.perf_counter() - t0)
     with learn.no_bar(): info.update(vmf_stats(model, learn.dls.train.new(shuffle=False, drop_last=False)))
     torch.save(dict(model=model.state_dict(), info=info), path)
+    run.unlink()
     return model, info
+
+def _teacher_index(out, info:dict)->int:
+    "The index of this teacher in the results' `teachers` (appended when new; `teacher` stays the first, that of the kappa selection)"
+    same = lambda t: (t['accuracy'], t['valid_curve']) == (info['accuracy'], info['valid_curve'])
+    def add(r):
+        ts = r.setdefault('teachers', [r['teacher']] if 'teacher' in r else [])
+        if not any(same(t) for t in ts): ts.append(info)
+        r.setdefault('teacher', ts[0])
+    return next(i for i, t in enumerate(update(out, add)['teachers']) if same(t))
 
 def ckd_mnist(
     out:str='results/ckd_mnist.json', # the results file (resumed: runs already in it are not run again)
@@ -204,8 +247,7 @@ def ckd_mnist(
 
     if part in ('all', 'table3'):
         teacher, info = _teacher(split, width, feat_dim, teacher_epochs, lr, bs, device, folder / f'teacher_d{feat_dim}.pth')
-        check_network(load(out).get('teacher'), info, 'the teacher', out)
-        update(out, lambda r: r.__setitem__('teacher', info))
+        t_id = _teacher_index(out, info)
         radius = info['radius']
         cv = load(out).get('kappa', {})
         if 'chosen' not in cv:
@@ -222,7 +264,7 @@ def ckd_mnist(
         for m, kind, lev, seed in table3_grid(seeds):
             if (m, kind, lev, seed) in done: continue
             rec, _ = student(kind, lev, m, teacher, kappa, radius, seed)
-            rec = dict(method=m, shift=kind, level=lev, seed=seed, kappa=kappa if 'CKD' in m else None, **rec)
+            rec = dict(method=m, shift=kind, level=lev, seed=seed, kappa=kappa if 'CKD' in m else None, teacher=t_id, **rec)
             update(out, lambda r: r.setdefault('runs', []).append(rec))
 
     if part in ('all', 'figure3'):
@@ -252,7 +294,7 @@ def ckd_mnist(
 
     if part in ('all', 'control'):   # does the budget suffice? the same students at control_epochs
         teacher, info = _teacher(split, width, feat_dim, teacher_epochs, lr, bs, device, folder / f'teacher_d{feat_dim}.pth')
-        check_network(load(out).get('teacher'), info, 'the teacher', out)
+        t_id = _teacher_index(out, info)
         kappa = load(out).get('kappa', {}).get('chosen')
         if kappa is None: raise ValueError("the control needs the chosen kappa: run part='table3' first")
         done = {(r['method'], r['shift'], r['level']) for r in load(out).get('control', [])}
@@ -260,6 +302,6 @@ def ckd_mnist(
             for m in ('Label', 'CKD'):
                 if (m, kind, lev) in done: continue
                 rec, _ = student(kind, lev, m, teacher, kappa, info['radius'], seeds[0], control_epochs)
-                rec = dict(method=m, shift=kind, level=lev, seed=seeds[0], kappa=kappa if m == 'CKD' else None, **rec)
+                rec = dict(method=m, shift=kind, level=lev, seed=seeds[0], kappa=kappa if m == 'CKD' else None, teacher=t_id, **rec)
                 update(out, lambda r: r.setdefault('control', []).append(rec))
     return load(out)

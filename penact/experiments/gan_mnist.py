@@ -133,10 +133,12 @@ def _classifier(data, width, feat_dim, epochs, seed, device, path):
         model.load_state_dict(ck['model'])
         return model.to(device or 'cpu').eval(), ck['info']
     learn = classifier_learner(student_dls(data, bs=128, device=device), model)
-    curve = fit_curve(learn, epochs, 3e-3)
+    run = path.with_name(path.stem + '_run.pth')              # the classifier's training, resumable epoch by epoch
+    curve = fit_curve(learn, epochs, 3e-3, run)
     info = dict(accuracy=test_accuracy(model, *data['test']), width=width, feat_dim=feat_dim, epochs=epochs, seed=seed,
                 valid_curve=curve, converged=converged(curve))
     torch.save(dict(model=model.state_dict(), info=info), path)
+    run.unlink()
     return model.eval(), info
 
 def sample_grid(gen, latent, path, per_class:int=8, seed:int=0):
@@ -206,6 +208,22 @@ def gan_mnist(
         update(out, lambda r: r.update(classifiers=dict(prior=dict(p_info, kappa_fitted=kappa_hat, mean_cos=cos), judge=j_info),
                                        reference=ref))
     kappa_hat = load(out)['classifiers']['prior']['kappa_fitted']
+
+    def grid_run(kind, seed, kappa):
+        "One run of the grid, scored on the test set and appended to the results (skipped when it is there)"
+        if (kind, seed) in {(r['latent'], r['seed']) for r in load(out).get('runs', [])}: return
+        t0 = time.perf_counter()
+        tr, curve = train_gan(gan_latent(kind, dim, prior, kappa), split, judge, folder / f'{kind}_s{seed}', steps, eval_every,
+                              n_critic, bs, lr, ch, seed, device)
+        sc = gan_scores(tr.gen, tr.latent, judge, split['test'], n=n_eval, seed=seed)
+        gt = gan_train_score(tr.gen, tr.latent, split['test'], n=n_gan_train, epochs=clf_epochs, seed=seed, device=device)
+        png = grids / f'{kind}_s{seed}.png'
+        sample_grid(tr.gen, tr.latent, png, seed=seed)
+        rec = dict(latent=kind, seed=seed, steps=steps, kappa=kappa if kind == 'vmf' else None, gan_train=gt, **sc,
+                   grid=png.name, valid_curve=curve, history=tr.history, seconds=time.perf_counter() - t0)
+        append(out, 'runs', rec)
+
+    grid_run('gaussian', seeds[0], None)      # first: its held-out curve shows whether the schedule suffices
     sel = load(out).get('kappa_selection', {})
     if 'chosen' not in sel:
         cands, curves = dict(sel.get('candidates', {})), dict(sel.get('curves', {}))
@@ -220,18 +238,6 @@ def gan_mnist(
             candidates=cands, curves=curves, chosen=float(min(cands, key=cands.get)), fitted=kappa_hat,
             score="FID in the judge's feature space between generated and held-out real images, at the last step (lower is better)")))
     kappa = load(out)['kappa_selection']['chosen']
-    done = {(r['latent'], r['seed']) for r in load(out).get('runs', [])}
     for seed in seeds:
-        for kind in ('gaussian', 'vmf'):
-            if (kind, seed) in done: continue
-            t0 = time.perf_counter()
-            tr, curve = train_gan(gan_latent(kind, dim, prior, kappa), split, judge, folder / f'{kind}_s{seed}', steps, eval_every,
-                                  n_critic, bs, lr, ch, seed, device)
-            sc = gan_scores(tr.gen, tr.latent, judge, split['test'], n=n_eval, seed=seed)
-            gt = gan_train_score(tr.gen, tr.latent, split['test'], n=n_gan_train, epochs=clf_epochs, seed=seed, device=device)
-            png = grids / f'{kind}_s{seed}.png'
-            sample_grid(tr.gen, tr.latent, png, seed=seed)
-            rec = dict(latent=kind, seed=seed, steps=steps, kappa=kappa if kind == 'vmf' else None, gan_train=gt, **sc,
-                       grid=png.name, valid_curve=curve, history=tr.history, seconds=time.perf_counter() - t0)
-            append(out, 'runs', rec)
+        for kind in ('gaussian', 'vmf'): grid_run(kind, seed, kappa)
     return load(out)

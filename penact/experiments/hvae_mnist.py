@@ -230,6 +230,8 @@ def table4(
         return clf, load(out)['kappa_p'][str(d)]['chosen']
 
     for d in dims:
+        third = seeds >= 2 and len(kinds) == len(KINDS) and _better_baseline_close(load(out), d, seeds)
+        if all(f'{kind}/d{d}/s{s}' in load(out).get('runs', {}) for kind in kinds for s in range(seeds + third)): continue
         clf, kappa_p = prior_of(d) if 'prior' in kinds else (None, None)
         for seed in range(seeds):
             for kind in kinds: run(kind, d, seed, kappa_p, clf)
