@@ -65,4 +65,8 @@ def torch_adam(params, # parameters, or parameter groups (dicts with a 'params' 
         kwargs['fused'] = all(t.is_floating_point() and t.device.type in ('cpu', 'cuda') for t in tensors) or None
     return torch.optim.Adam(params, lr, **kwargs)
 
-TorchAdam = partial(OptimWrapper, opt=torch_adam)   # `torch_adam` behind fastai's optimiser API, for `opt_func`
+class _TorchAdam(partial):
+    "A partial that signatures and docs show by its name (a function's repr would carry its memory address)"
+    def __repr__(self): return 'TorchAdam'
+
+TorchAdam = _TorchAdam(OptimWrapper, opt=torch_adam)   # `torch_adam` behind fastai's optimiser API, for `opt_func`
