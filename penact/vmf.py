@@ -304,7 +304,7 @@ def concentration_from_mean_resultant(
     return torch.where(one, math.inf, k).to(r.dtype if r.is_floating_point() else torch.float64)
 
 # %% ../nbs/00_vmf.ipynb #a54a8901
-_PROPOSALS = 2        # proposals per rejected row and round when many rows are rejected
+_PROPOSALS = 1        # proposals per rejected row and round when many rows are rejected
 _PROPOSALS_FEW = 8    # ... when few are (then the number of operations, not their size, sets the cost)
 _FEW = 4096
 
@@ -951,7 +951,7 @@ class VonMisesFisher(Distribution):
         # (reshapes only where needed: each would be one more node for autograd to walk at every step)
         loc = self.loc if self.loc.shape == (B, d) else self.loc.reshape(B, d)
         conc = self.concentration if self.concentration.shape == (B,) else self.concentration.reshape(B)
-        grad = conc.requires_grad or loc.requires_grad
+        grad = torch.is_grad_enabled() and (conc.requires_grad or loc.requires_grad)   # (`sample` runs under no_grad)
         nb, ns = len(self.batch_shape), len(sample_shape)
         simple = not nb or not ns     # one of the two shapes is empty: the rows are already in the result's order
         shape = sample_shape + self.batch_shape + (d,) if simple else self.batch_shape + sample_shape + (d,)
