@@ -18,6 +18,7 @@ _KERNEL = None   # the fused CPU kernel, set up in "A fused CPU kernel" below; u
 _KERNEL_ROWS = 1 << 16    # beyond this many rows the vectorised eager path is as fast (and uses every thread)
 
 _BESSEL_ROWS = 2048      # ... and beyond this many values, for the Bessel functions alone
+_REFLECT_D = 16          # ... but up to this d the kernel's gradient-free reflection is faster at any number of rows
 
 def _kernel_lib(t:Tensor, rows:int, limit:int=_KERNEL_ROWS):
     "The kernel's library for a CPU tensor of float32/float64 and at most `limit` rows, else None (eager)"
@@ -969,11 +970,11 @@ class VonMisesFisher(Distribution):
                 a = conc.detach().double() / self._bessel[1].reshape(B)
                 if S > 1: a = a.repeat_interleave(S)
             x = _Reparam.apply(loc, kappa, w, sig, x, gnorm, a, d, shape)
-        elif (lib := _kernel_lib(x, B * S)) is not None and x.dtype == w.dtype:   # no gradient needed: the reflection in C
-            out = torch.empty(B, S, d, dtype=x.dtype, device=x.device)
+        elif (lib := _kernel_lib(x, B * S, _KERNEL_ROWS if d > _REFLECT_D else math.inf)) is not None and x.dtype == w.dtype:
+            # no gradient needed: the reflection in C, in place on the normals (each row is read before it is written)
             (lib.penact_reflect_f32 if x.dtype == torch.float32 else lib.penact_reflect_f64)(
-                B, S, d, loc.contiguous().data_ptr(), w.data_ptr(), sig.data_ptr(), x.data_ptr(), gnorm.data_ptr(), out.data_ptr())
-            x = out
+                B, S, d, loc.contiguous().data_ptr(), w.data_ptr(), sig.data_ptr(), x.data_ptr(), gnorm.data_ptr(), x.data_ptr())
+            x = x.view(B, S, d)
         else:  # no gradient needed: work in place on the buffer of normals
             x[:, 1:] *= (sig / gnorm.clamp_min(1e-30))[:, None]
             one = _c(1., x)
