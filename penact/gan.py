@@ -298,12 +298,16 @@ class CGANTrainer:
         return self
 
     def save(self, path:str|Path):
-        "Save networks, optimisers, step, history and the random states (CPU, and every CUDA device's when there is CUDA)"
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        """Save networks, optimisers, step, history and the random states (CPU, and every CUDA device's when there is CUDA),
+        to a temporary file first and then renamed onto `path`, so that an interrupted save never leaves a broken checkpoint"""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + '.tmp')
         torch.save(dict(gen=self.gen.state_dict(), disc=self.disc.state_dict(), latent=self.latent.state_dict(),
                         opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), step=self.step,
                         history=self.history, rng=torch.get_rng_state(),
-                        cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None), path)
+                        cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None), tmp)
+        tmp.replace(path)
 
     def load(self, path:str|Path):
         "Restore what `save` wrote"
