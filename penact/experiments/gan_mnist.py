@@ -71,6 +71,7 @@ def gan_train_score(
     epochs:int=10, # epochs of the classifier
     seed:int=0, # seed of the latents and of the classifier
     device=None, # where the classifier trains
+    path=None, # the classifier's checkpoint, written after every epoch (a run found there continues; None: none)
 )->float:
     "GAN-train: the real test accuracy of a classifier trained on generated images only"
     labels = torch.arange(int(n)) % gen.n_classes
@@ -78,14 +79,17 @@ def gan_train_score(
     with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
         torch.manual_seed(seed)
         fake = (generate(gen, latent, labels.to(dev)).cpu() * 255).round().to(torch.uint8)
-    return classifier_accuracy(dict(train=(fake, labels), valid=test, test=test), epochs, seed, device)
+    return classifier_accuracy(dict(train=(fake, labels), valid=test, test=test), epochs, seed, device, path=path)
 
-def classifier_accuracy(data:dict, epochs:int, seed:int, device=None, width:int=16, feat_dim:int=32)->float:
-    "Test accuracy of a `ConvNet` trained on data['train'] (one-cycle Adam, lr 3e-3, batch 128)"
+def classifier_accuracy(data:dict, epochs:int, seed:int, device=None, width:int=16, feat_dim:int=32, path=None)->float:
+    """Test accuracy of a `ConvNet` trained on data['train'] (one-cycle Adam, lr 3e-3, batch 128); with `path`, resumable
+    epoch by epoch from that checkpoint, which is removed at the end"""
     set_seed(seed, reproducible=True)
     learn = classifier_learner(student_dls(data, bs=128, device=device), ConvNet(width=width, feat_dim=feat_dim))
-    fit_curve(learn, epochs, 3e-3)
-    return test_accuracy(learn.model, *data['test'])
+    fit_curve(learn, epochs, 3e-3, path)
+    acc = test_accuracy(learn.model, *data['test'])
+    if path is not None: Path(path).unlink(missing_ok=True)
+    return acc
 
 # %% ../../nbs/14_exp.gan_mnist.ipynb #506ab3b6
 def train_gan(
@@ -204,7 +208,8 @@ def gan_mnist(
         f_v, _ = extract(judge, split['valid'][0].float() / 255)
         ref = dict(gan_test=j_info['accuracy'], fid=fid_from_features(f_v, f_t), **{'is': inception_score(p_t)[0]},
                    gan_train=classifier_accuracy(dict(train=(split['train'][0][:n_gan_train], split['train'][1][:n_gan_train]),
-                                                      valid=split['valid'], test=split['test']), clf_epochs, 0, device))
+                                                      valid=split['valid'], test=split['test']), clf_epochs, 0, device,
+                                                 path=folder / 'reference_run.pth'))
         update(out, lambda r: r.update(classifiers=dict(prior=dict(p_info, kappa_fitted=kappa_hat, mean_cos=cos), judge=j_info),
                                        reference=ref))
     kappa_hat = load(out)['classifiers']['prior']['kappa_fitted']
@@ -216,7 +221,8 @@ def gan_mnist(
         tr, curve = train_gan(gan_latent(kind, dim, prior, kappa), split, judge, folder / f'{kind}_s{seed}', steps, eval_every,
                               n_critic, bs, lr, ch, seed, device)
         sc = gan_scores(tr.gen, tr.latent, judge, split['test'], n=n_eval, seed=seed)
-        gt = gan_train_score(tr.gen, tr.latent, split['test'], n=n_gan_train, epochs=clf_epochs, seed=seed, device=device)
+        gt = gan_train_score(tr.gen, tr.latent, split['test'], n=n_gan_train, epochs=clf_epochs, seed=seed, device=device,
+                             path=folder / f'{kind}_s{seed}' / 'gan_train_run.pth')
         png = grids / f'{kind}_s{seed}.png'
         sample_grid(tr.gen, tr.latent, png, seed=seed)
         rec = dict(latent=kind, seed=seed, steps=steps, kappa=kappa if kind == 'vmf' else None, gan_train=gt, **sc,
