@@ -4,7 +4,7 @@ For each (d, kappa): the time of `VonMisesFisher.sample` (float32, CPU by defaul
 of one distribution) and per row (one sample from each of n distributions with random unit means and a full (n,)
 concentration tensor, the HVAE's and the GAN latent's case), of `scipy.stats.vonmises_fisher.rvs` (float64, on a
 subset and scaled), and of `torch.randn(n, d)`, the normals that any exact sampler must draw. Prints the ratios (for the randn floor, the median of ratios paired call by call). Then 100 classes x 1000 samples at d=128 in one batched call
-against a Python loop of 100 calls. Timings are the best of several repeats.
+against a Python loop of 100 calls. Those two and SciPy's timings are the best of several repeats.
 """
 import argparse, json, math, statistics, time
 
@@ -51,7 +51,7 @@ def main():
             p = VonMisesFisher(mu, torch.tensor(k, device=dev), validate_args=False)
             per_row = VonMisesFisher(torch.nn.functional.normalize(torch.randn(n, d, device=dev), dim=-1),
                                      torch.full((n,), k, device=dev), validate_args=False)
-            # call by call, the floor and ours in turn, and the median of the paired ratios: a shared machine drifts in speed
+            # call by call, the floor and ours in turn, and the median of the paired ratios: a CPU under other load drifts in speed
             # over seconds (by as much as half), which a best-of-n over blocks of calls does not remove
             p.sample((n,)); per_row.sample()
             pairs = []
