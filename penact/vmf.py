@@ -309,6 +309,12 @@ _PROPOSALS = 1        # proposals per rejected row and round when many rows are 
 _PROPOSALS_FEW = 8    # ... when few are (then the number of operations, not their size, sets the cost)
 _FEW = 4096
 
+def _polar_zeta(u1:Tensor, u2:Tensor, d:int)->Tensor:
+    """zeta = 2 eps - 1 for eps ~ Beta((d-1)/2, (d-1)/2), from uniforms u1, u2 (both overwritten) by Ulrich's polar
+    method: sqrt(1 - u1^(2/(d-2))) cos(pi u2)"""
+    zeta = torch.cos(u2.mul_(math.pi))
+    return zeta.mul_(u1.log_().mul_(2 / (d - 2)).expm1_().neg_().sqrt_()) if d > 2 else zeta
+
 def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype, n:int|None=None):
     """Draw vMF(e1, kappa) on S^{d-1}, n rows for the flat `kappa` (one entry per row, or one entry for all n rows), as
     (w, sqrt(1-w^2), normals, ||g||): x = (w, sqrt(1-w^2) g/||g||) with g = normals[:, 1:]."""
@@ -324,63 +330,76 @@ def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype, n:int|None=None):
         t = torch.where(kappa > 1e-8, y / kappa.clamp_min(1e-8), v * c(2.))
         return c(1.) - t, torch.sqrt((t * (c(2.) - t)).clamp_min(0)), normals, gnorm
     k = d - 1
-    two_kappa = kappa * c(2.)
-    b = c(float(k)) / (two_kappa + torch.hypot(two_kappa, c(float(k))))
-    gamma_rows = (kappa * c(0.8) > c(float((d - 1) * (d - 3)))) if d > 3 else None
-    mode = 'wood' if gamma_rows is None or not bool(gamma_rows.any()) else ('gamma' if bool(gamma_rows.all()) else 'mixed')
-    if mode != 'gamma':  # per-row constants of Wood's test, written in zeta = 2 eps - 1 (see the prose)
-        one_plus_b = c(1.) + b
-        gam, cz = (c(1.) - b) / one_plus_b, two_kappa * b * c(2.) / (one_plus_b * one_plus_b)
+    two_kappa, one = kappa * c(2.), c(1.)
+    thr = (d - 1) * (d - 3) / 0.8          # the Gamma envelope for the rows with kappa above this
+    lo, hi = map(float, torch.aminmax(kappa)) if d > 3 else (0., 0.)
+    mode = 'wood' if d <= 3 or hi <= thr else ('gamma' if lo > thr else 'mixed')
+    gamma_rows = kappa > thr if mode == 'mixed' else None
+    if mode != 'gamma':  # per-row constants of Wood's test, written in zeta = 2 eps - 1 (see the prose and `_wood_few`);
+        # here 2 kappa <= 2 thr, so that (2 kappa)^2 does not overflow
+        tk = two_kappa if mode == 'wood' else two_kappa.clamp_max(2 * thr)
+        a = torch.addcmul(c(float(k * k)), tk, tk).sqrt_().add_(tk)
+        inv = (a + k).reciprocal_()
+        gam = (tk * inv).mul_(a).mul_(inv).mul_(2.)
 
-    def propose(z, r2, rows=slice(None)):
+    def wood_ok(zeta, lu, rows):
+        "Wood's test for proposals zeta with log-uniforms lu: 1 / den + log den + log(u) / k <= 1, den = 1 - gamma zeta"
+        den = torch.addcmul(one, gam[rows], zeta, value=-1)
+        return den.reciprocal().add_(den.log_()).add_(lu, alpha=1 / k) <= one
+
+    def propose(z, r2, lu, rows=slice(None)):
         "(v, accepted) for proposals (z, r2 = chi2(d-1)): v = zeta for Wood's rows, v = t = 1 - w for the Gamma rows"
-        expo = torch.rand_like(r2).log_().neg_()                    # -log u, an exponential variate (exponential_ is slower)
         if mode != 'gamma':
-            zeta = (z * torch.rsqrt(z * z + r2)).clamp_(-1, 1)          # |zeta| <= 1 also where rsqrt is approximate
-            den = c(1.) - gam[rows] * zeta
-            ok_w = cz[rows] * zeta / den + torch.log(den) * c(float(k)) <= expo
+            zeta = (z * torch.rsqrt(torch.addcmul(r2, z, z))).clamp_(-1, 1)   # |zeta| <= 1 also where rsqrt is approximate
+            ok_w = wood_ok(zeta, lu, rows)
             if mode == 'wood': return zeta, ok_w
         t = r2 / two_kappa[rows]
-        ok_g = (t <= 2) & (torch.log1p(-(t * c(0.5)).clamp_max(1)) * c((3 - d) / 2) <= expo)
+        ok_g = (t <= 2) & (torch.log1p(-(t * c(0.5)).clamp_max(1)) * c((3 - d) / 2) + lu <= 0)
         if mode == 'gamma': return t, ok_g
         return torch.where(gamma_rows[rows], t, zeta), torch.where(gamma_rows[rows], ok_g, ok_w)
 
-    def fresh(shape):
-        "proposals (z, r2) independent of everything drawn so far"
-        if d <= 16:  # here a chi-square costs less as -2 log of a product of (d-1)//2 uniforms (+ a normal squared) than
-            # as a gamma variate, and a third less than as d-1 normals squared
+    def fresh(shape, at):
+        "(v, accepted) for new proposals of the rows `at` (their constants), independent of everything drawn so far"
+        u = torch.rand((3,) + shape, dtype=kappa.dtype, device=kappa.device)
+        lu = u[2].log_()                                          # the log-uniform of the test
+        if mode == 'wood':  # zeta directly from two uniforms (see the prose)
+            zeta = _polar_zeta(u[0], u[1], d)
+            return zeta, wood_ok(zeta, lu, at)
+        # the Gamma envelope needs the chi-square: for d <= 16 -2 log of a product of (d-1)//2 uniforms (+ a normal
+        # squared), cheaper than a gamma variate and than d-1 normals squared; beyond, a gamma variate
+        if d <= 16:
             z = torch.randn(shape + (1 + k % 2,), dtype=kappa.dtype, device=kappa.device)
             r2 = z[..., 1] ** 2 if k % 2 else 0
             if k > 1:   # (1 - u, in (0, 1], so that the logarithm is finite)
                 r2 = torch.rand(shape + (k // 2,), dtype=kappa.dtype, device=kappa.device).neg_().add_(1).prod(-1).log_().mul_(-2) + r2
-            return z[..., 0], r2
-        return (torch.randn(shape, dtype=kappa.dtype, device=kappa.device),
-                2 * torch._standard_gamma(torch.full(shape, k / 2, dtype=kappa.dtype, device=kappa.device)))
+            z = z[..., 0]
+        else:
+            z = torch.randn(shape, dtype=kappa.dtype, device=kappa.device)
+            r2 = 2 * torch._standard_gamma(torch.full(shape, k / 2, dtype=kappa.dtype, device=kappa.device))
+        return propose(z, r2, lu, at)
 
-    def first_accepted(vv, okk):
-        "per row, the first accepted proposal and whether there is one"
-        first = okk.to(torch.uint8).argmax(1, keepdim=True)
-        return vv.gather(1, first).squeeze(1), okk.gather(1, first).squeeze(1)
-
-    z, r2 = normals[:, 0].to(kappa.dtype), gnorm * gnorm    # the first proposal comes with the direction
-    if n <= _FEW:  # few rows: all of a row's proposals in one round, so that a second round is rare
-        z2, r22 = fresh((n, _PROPOSALS_FEW - 1))
-        v, ok = first_accepted(*propose(torch.cat([z[:, None], z2], 1), torch.cat([r2[:, None], r22], 1), (slice(None), None)))
-    else: v, ok = propose(z, r2)
+    # the first proposal comes with the direction: z and ||g||^2 from the same normals
+    v, ok = propose(normals[:, 0].to(kappa.dtype), gnorm * gnorm, torch.rand(n, dtype=kappa.dtype, device=kappa.device).log_())
     rows = (~ok).nonzero().squeeze(1)
     while rows.numel():  # redraw only the rejected rows; each keeps its direction g/||g||, independent of v
-        at = slice(None) if shared else rows[:, None]                       # the rows' constants
-        vv, hit = first_accepted(*propose(*fresh((rows.numel(), _PROPOSALS if rows.numel() > _FEW else _PROPOSALS_FEW)), at))
-        v[rows[hit]] = vv[hit]
+        P = _PROPOSALS if rows.numel() > _FEW else _PROPOSALS_FEW
+        at = slice(None) if shared else (rows if P == 1 else rows[:, None])   # the rows' constants
+        vv, hit = fresh((rows.numel(),) if P == 1 else (rows.numel(), P), at)
+        if P > 1:  # per row, the first accepted proposal and whether there is one
+            first = hit.to(torch.uint8).argmax(1, keepdim=True)
+            vv, hit = vv.gather(1, first).squeeze(1), hit.gather(1, first).squeeze(1)
+        v[rows] = vv          # (a row that rejected again is written again in a later round)
         rows = rows[~hit]
-    # 1 - w and sqrt(1 - w^2) in forms without cancellation near w = 1
+    # 1 - w and sqrt(1 - w^2) in forms without cancellation near w = 1 (as in `_wood_few`)
     if mode != 'gamma':
-        h = c(2.) / (one_plus_b * (c(1.) - gam * v))
-        t_w, s_w = b * (c(1.) + v) * h, torch.sqrt(b * (c(1.) - v) * (c(1.) + v)) * h
-        if mode == 'wood': return c(1.) - t_w, s_w, normals, gnorm
+        den = torch.addcmul(one, gam, v, value=-1).reciprocal_()
+        one_plus = v + one
+        t_w = (one_plus * den).mul_(inv * c(2. * k))
+        s_w = torch.sqrt((one - v).mul_(one_plus)).mul_(den).mul_(torch.sqrt(a) * inv * c(2. * math.sqrt(k)))
+        if mode == 'wood': return t_w.neg_().add_(one), s_w, normals, gnorm
     s_g = torch.sqrt((v * (c(2.) - v)).clamp_min(0))
-    if mode == 'gamma': return c(1.) - v, s_g, normals, gnorm
-    return c(1.) - torch.where(gamma_rows, v, t_w), torch.where(gamma_rows, s_g, s_w), normals, gnorm
+    if mode == 'gamma': return one - v, s_g, normals, gnorm
+    return one - torch.where(gamma_rows, v, t_w), torch.where(gamma_rows, s_g, s_w), normals, gnorm
 
 def _wood_few(kappa:Tensor, d:int, dtype:torch.dtype, n:int):
     """`_sample_wv` for few rows (n <= _FEW, d != 3): Wood's method alone, all of a row's `_PROPOSALS_FEW` proposals
