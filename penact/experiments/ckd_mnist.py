@@ -234,14 +234,16 @@ def ckd_mnist(
         optimizer='Adam (torch), no weight decay, one-cycle schedule', kappa_candidates=kappas, cv_seeds=cv_seeds, seeds=seeds,
         fig_seeds=fig_seeds, radius="the teacher's mean activation norm on its clean training data", **kw)))
 
-    def student(kind, level, method, teacher, kappa, radius, seed, n_epochs=epochs):
+    def student(kind, level, method, teacher, kappa, radius, seed, n_epochs=epochs, part='table3'):
         "Train one student on data shifted by (kind, level): the seed fixes its data order, shifts and initialisation; its curve and clean test accuracy"
+        run = folder / 'students' / f'{part}_{method}_{kind}_{level:g}_s{seed}_e{n_epochs}.pth'   # resumable epoch by epoch
         set_seed(seed, reproducible=True)                 # before the loaders: a fastai DataLoader seeds its shuffling when made
         dls = student_dls(split, kind, level, bs, device)
         learn = classifier_learner(dls, ConvNet(width=width // 2, feat_dim=teacher.head.in_features),
                                    distill_cbs(method, teacher, kappa, radius, **kw))
         t0 = time.perf_counter()
-        curve = fit_curve(learn, n_epochs, lr)
+        curve = fit_curve(learn, n_epochs, lr, run)
+        run.unlink()
         return dict(accuracy=test_accuracy(learn.model, *split['test']), epochs=n_epochs, valid_curve=curve,
                     converged=converged(curve), seconds=time.perf_counter() - t0), learn.model
 
@@ -281,7 +283,7 @@ def ckd_mnist(
         for seed in fig_seeds:
             for m in ('Label', 'KD', 'CKD'):
                 if (m, seed) in done: continue
-                rec, model = student('none', 0., m, teacher, info['kappa'], info['radius'], seed)
+                rec, model = student('none', 0., m, teacher, info['kappa'], info['radius'], seed, part='figure3')
                 o = class_order(model, x, y)
                 rec = dict(method=m, seed=seed, order=o, same=same_cycle(order, o), same_up_to_reflection=same_cycle(order, o, True),
                            adjacency=adjacency(order, o), kappa=info['kappa'] if m == 'CKD' else None, **rec)
@@ -301,7 +303,7 @@ def ckd_mnist(
         for kind, lev in [('none', 0.)] + STRONGEST:
             for m in ('Label', 'CKD'):
                 if (m, kind, lev) in done: continue
-                rec, _ = student(kind, lev, m, teacher, kappa, info['radius'], seeds[0], control_epochs)
+                rec, _ = student(kind, lev, m, teacher, kappa, info['radius'], seeds[0], control_epochs, 'control')
                 rec = dict(method=m, shift=kind, level=lev, seed=seeds[0], kappa=kappa if m == 'CKD' else None, teacher=t_id, **rec)
                 update(out, lambda r: r.setdefault('control', []).append(rec))
     return load(out)
