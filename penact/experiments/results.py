@@ -54,10 +54,17 @@ def check_network(recorded:dict|None, # the network's record in the results file
                   name:str, # what it is, for the message (e.g. 'the teacher')
                   path, # the results file
                   keys=('accuracy', 'valid_curve'), # the entries that must agree
+                  rtol:float=1e-5, # relative tolerance for numbers (and the numbers in lists)
                  )->None:
     "Raise when the results file describes `name` as another network than the one in hand"
     if recorded is None: return
-    diff = [k for k in keys if recorded.get(k) != info.get(k)]
+    def same(a, b):
+        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        if isinstance(a, float) or isinstance(b, float):
+            return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=rtol, abs_tol=1e-12)
+        return a == b
+    diff = [k for k in keys if not same(recorded.get(k), info.get(k))]
     if diff:
         say = lambda v: f'{v:.4f}' if isinstance(v, float) else ('a curve' if isinstance(v, list) else repr(v))
         raise RuntimeError(f"{name} is not the network that the runs in {path} were made with: "
