@@ -94,9 +94,10 @@ def classifier_learner(dls, model, cbs=()):
                    opt_func=TorchAdam, cbs=list(cbs))
 
 class EpochCheckpoint(Callback):
-    "After every epoch: the weights, the optimiser, the random states and the validation curve so far, in one file"
+    "After every epoch: the weights, the optimiser, the random states, the validation curve and the training seconds so far, in one file"
     order = 60  # after the Recorder has the epoch's metrics
-    def __init__(self, path:Path, curve:list): store_attr(); self.start = len(curve)
+    def __init__(self, path:Path, curve:list, seconds:float=0.): store_attr(); self.start = len(curve)
+    def before_fit(self): self.t0 = time.perf_counter()
 
     def after_epoch(self):
         if self.epoch < self.start: return              # an epoch skipped on resuming (fastai still ends it)
@@ -104,12 +105,14 @@ class EpochCheckpoint(Callback):
         self.curve.append(float(dict(zip(names, self.recorder.values[-1]))['accuracy']))
         tmp = self.path.with_name(self.path.name + '.tmp')
         torch.save(dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch + 1, curve=self.curve,
+                        seconds=self.seconds + time.perf_counter() - self.t0,
                         rng=torch.get_rng_state(), py_rng=random.getstate(), dl_rng=self.learn.dls.train.rng.getstate()), tmp)
         os.replace(tmp, self.path)                      # an interrupted save never leaves a broken checkpoint
 
 def fit_curve(learn, epochs:int, lr:float,
               path=None)->list: # checkpoint file, written after every epoch; a run found there continues (None: none)
-    "Train with the one-cycle schedule; the validation accuracy after every epoch"
+    "Train with the one-cycle schedule; the validation accuracy after every epoch (`learn.seconds_before`: the seconds a resumed run had trained before)"
+    learn.seconds_before = 0.
     if path is None:
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
         names = learn.recorder.metric_names[1:]
@@ -121,10 +124,11 @@ def fit_curve(learn, epochs:int, lr:float,
         learn.create_opt()
         learn.opt.load_state_dict(ck['opt'])
         torch.set_rng_state(ck['rng']); random.setstate(ck['py_rng']); learn.dls.train.rng.setstate(ck['dl_rng'])
-        start, curve = ck['epoch'], ck['curve']
+        start, curve, learn.seconds_before = ck['epoch'], ck['curve'], ck.get('seconds', 0.)
     if start < epochs:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=EpochCheckpoint(path, curve))
+        with learn.no_bar(), learn.no_logging():
+            learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=EpochCheckpoint(path, curve, learn.seconds_before))
     return curve
 
 def converged(curve:list, tol:float=0.003, last:int=2)->bool:
@@ -173,7 +177,7 @@ def _teacher(data, width, feat_dim, epochs, lr, bs, device, path):
     run = path.with_name(path.stem + '_run.pth')              # the teacher's training, resumable epoch by epoch
     curve = fit_curve(learn, epochs, lr, run)
     info = dict(accuracy=test_accuracy(model, *data['test']), feat_dim=feat_dim, width=width, epochs=epochs,
-                valid_curve=curve, converged=converged(curve), seconds=time.perf_counter() - t0)
+                valid_curve=curve, converged=converged(curve), seconds=time.perf_counter() - t0 + learn.seconds_before)
     with learn.no_bar(): info.update(vmf_stats(model, learn.dls.train.new(shuffle=False, drop_last=False)))
     torch.save(dict(model=model.state_dict(), info=info), path)
     run.unlink()
@@ -245,7 +249,7 @@ def ckd_mnist(
         curve = fit_curve(learn, n_epochs, lr, run)
         run.unlink()
         return dict(accuracy=test_accuracy(learn.model, *split['test']), epochs=n_epochs, valid_curve=curve,
-                    converged=converged(curve), seconds=time.perf_counter() - t0), learn.model
+                    converged=converged(curve), seconds=time.perf_counter() - t0 + learn.seconds_before), learn.model
 
     if part in ('all', 'table3'):
         teacher, info = _teacher(split, width, feat_dim, teacher_epochs, lr, bs, device, folder / f'teacher_d{feat_dim}.pth')
