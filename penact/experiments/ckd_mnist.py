@@ -202,8 +202,9 @@ def ckd_mnist(
     cv_seeds:str='100,101', # seeds of the kappa selection (not those of the grid)
     width:int=32, # the teacher's width (the students have half)
     feat_dim:int=32, # the teacher's and students' penultimate width in the Table 3 study
-    epochs:int=8, # epochs of every student (one-cycle)
-    control_epochs:int=16, # epochs of the control students (Label and CKD at no shift and the strongest shifts, first seed)
+    epochs:int=16, # epochs of every student (one-cycle)
+    fig_epochs:int=8, # epochs of the Figure 3 students (clean data, where 8 epochs converge)
+    control_epochs:int=32, # epochs of the control students (Label and CKD at no shift and the strongest shifts, first seed)
     teacher_epochs:int=20, # epochs of each teacher (one-cycle)
     lr:float=3e-3, # the one-cycle peak learning rate of Adam
     bs:int=128, # batch size
@@ -221,20 +222,20 @@ def ckd_mnist(
         raise ValueError(f"part must be 'all', 'table3', 'figure3' or 'control', got {part!r}")
     seeds, fig_seeds, cv_seeds = int_list(seeds, 'seeds'), int_list(fig_seeds, 'fig_seeds'), int_list(cv_seeds, 'cv_seeds')
     kappas = float_list(kappas, 'kappas')
-    for name, v in (('width', width), ('feat_dim', feat_dim), ('epochs', epochs), ('control_epochs', control_epochs),
+    for name, v in (('width', width), ('feat_dim', feat_dim), ('epochs', epochs), ('fig_epochs', fig_epochs), ('control_epochs', control_epochs),
                     ('teacher_epochs', teacher_epochs), ('bs', bs)):
         check_int(v, name, 1)
     if width % 2: raise ValueError(f"width must be even (the students have half), got {width}")
     if threads: torch.set_num_threads(int(threads))
     if quick:
-        seeds, fig_seeds, cv_seeds, epochs, teacher_epochs, kappas = seeds[:1], fig_seeds[:2], cv_seeds[:1], 1, 2, kappas[:2]
+        seeds, fig_seeds, cv_seeds, epochs, fig_epochs, teacher_epochs, kappas = seeds[:1], fig_seeds[:2], cv_seeds[:1], 1, 1, 2, kappas[:2]
         control_epochs = 2
     split = mnist_held_out(data, n_valid=500 if quick else 5_000, n_train=2000 if quick else None, n_test=500 if quick else None)
     folder = runs_dir('ckd_mnist' + ('_quick' if quick else ''), runs)
     kw = dict(tau=tau, alpha=alpha, beta=beta, gamma=gamma)
     update(out, lambda r: r.__setitem__('setup', dict(
         n_train=len(split['train'][0]), n_valid=len(split['valid'][0]), n_test=len(split['test'][0]), teacher=f'ConvNet(width={width})',
-        student=f'ConvNet(width={width // 2})', epochs=epochs, control_epochs=control_epochs, teacher_epochs=teacher_epochs, lr=lr, bs=bs,
+        student=f'ConvNet(width={width // 2})', epochs=epochs, fig_epochs=fig_epochs, control_epochs=control_epochs, teacher_epochs=teacher_epochs, lr=lr, bs=bs,
         optimizer='Adam (torch), no weight decay, one-cycle schedule', kappa_candidates=kappas, cv_seeds=cv_seeds, seeds=seeds,
         fig_seeds=fig_seeds, radius="the teacher's mean activation norm on its clean training data", **kw)))
 
@@ -264,9 +265,10 @@ def ckd_mnist(
             known = {float(k): v for k, v in cv.get('candidates', {}).items()}
             res = tune_kappa(make, kappas, fit=lambda learn: fit_curve(learn, epochs, lr), seeds=cv_seeds, scores=known, on_score=save)
             update(out, lambda r: r.__setitem__('kappa', dict(chosen=res['chosen'], candidates={f'{k:g}': v for k, v in res['candidates'].items()},
-                                                               fitted=info['kappa'], score='mean held-out accuracy of CKD students, no shift')))
+                                                               fitted=info['kappa'], score='mean held-out accuracy of CKD students, no shift',
+                                                               epochs=epochs)))
         kappa = load(out)['kappa']['chosen']
-        done = {(r['method'], r['shift'], r['level'], r['seed']) for r in load(out).get('runs', [])}
+        done = {(r['method'], r['shift'], r['level'], r['seed']) for r in load(out).get('runs', []) if r['epochs'] == epochs}  # runs of another budget stay
         for m, kind, lev, seed in table3_grid(seeds):
             if (m, kind, lev, seed) in done: continue
             rec, _ = student(kind, lev, m, teacher, kappa, radius, seed)
@@ -287,7 +289,7 @@ def ckd_mnist(
         for seed in fig_seeds:
             for m in ('Label', 'KD', 'CKD'):
                 if (m, seed) in done: continue
-                rec, model = student('none', 0., m, teacher, info['kappa'], info['radius'], seed, part='figure3')
+                rec, model = student('none', 0., m, teacher, info['kappa'], info['radius'], seed, fig_epochs, 'figure3')
                 o = class_order(model, x, y)
                 rec = dict(method=m, seed=seed, order=o, same=same_cycle(order, o), same_up_to_reflection=same_cycle(order, o, True),
                            adjacency=adjacency(order, o), kappa=info['kappa'] if m == 'CKD' else None, **rec)
@@ -303,7 +305,7 @@ def ckd_mnist(
         t_id = _teacher_index(out, info)
         kappa = load(out).get('kappa', {}).get('chosen')
         if kappa is None: raise ValueError("the control needs the chosen kappa: run part='table3' first")
-        done = {(r['method'], r['shift'], r['level']) for r in load(out).get('control', [])}
+        done = {(r['method'], r['shift'], r['level']) for r in load(out).get('control', []) if r['epochs'] == control_epochs}
         for kind, lev in [('none', 0.)] + STRONGEST:
             for m in ('Label', 'CKD'):
                 if (m, kind, lev) in done: continue
