@@ -29,8 +29,8 @@ from .results import check_network, load, runs_dir, update
 
 # %% auto #0
 __all__ = ['SHIFTS', 'STRONGEST', 'table3_grid', 'mnist_held_out', 'shift_once', 'student_dls', 'classifier_learner',
-           'EpochCheckpoint', 'fit_curve', 'converged', 'test_accuracy', 'class_order', 'same_cycle', 'adjacency',
-           'ckd_mnist']
+           'EpochCheckpoint', 'fit_curve', 'recorded', 'converged', 'test_accuracy', 'class_order', 'same_cycle',
+           'adjacency', 'ckd_mnist']
 
 # %% ../../nbs/11_exp.ckd_mnist.ipynb #1ab21d3b
 SHIFTS = [('none', 0.)] + [('photometric', d) for d in (0.2, 0.4, 0.6, 0.8, 1.0)] + [('downsample', r) for r in (0.75, 0.5, 0.25)]
@@ -131,6 +131,10 @@ def fit_curve(learn, epochs:int, lr:float,
             learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=EpochCheckpoint(path, curve, learn.seconds_before))
     return curve
 
+def recorded(records:list, keys:tuple, **match)->set:
+    "The `keys` of every record whose fields equal `match`: what a grid has already run (at this budget, say)"
+    return {tuple(r[k] for k in keys) for r in records if all(r.get(f) == v for f, v in match.items())}
+
 def converged(curve:list, tol:float=0.003, last:int=2)->bool:
     "Whether training had stopped improving: the best of the `last` epochs' validation accuracy is at most `tol` above the best before them"
     if len(curve) <= last: return False
@@ -203,7 +207,7 @@ def ckd_mnist(
     width:int=32, # the teacher's width (the students have half)
     feat_dim:int=32, # the teacher's and students' penultimate width in the Table 3 study
     epochs:int=16, # epochs of every student (one-cycle)
-    fig_epochs:int=8, # epochs of the Figure 3 students (clean data, where 8 epochs converge)
+    fig_epochs:int=8, # epochs of the Figure 3 students (clean data)
     control_epochs:int=32, # epochs of the control students (Label and CKD at no shift and the strongest shifts, first seed)
     teacher_epochs:int=20, # epochs of each teacher (one-cycle)
     lr:float=3e-3, # the one-cycle peak learning rate of Adam
@@ -268,7 +272,7 @@ def ckd_mnist(
                                                                fitted=info['kappa'], score='mean held-out accuracy of CKD students, no shift',
                                                                epochs=epochs)))
         kappa = load(out)['kappa']['chosen']
-        done = {(r['method'], r['shift'], r['level'], r['seed']) for r in load(out).get('runs', []) if r['epochs'] == epochs}  # runs of another budget stay
+        done = recorded(load(out).get('runs', []), ('method', 'shift', 'level', 'seed'), epochs=epochs)   # runs of another budget stay
         for m, kind, lev, seed in table3_grid(seeds):
             if (m, kind, lev, seed) in done: continue
             rec, _ = student(kind, lev, m, teacher, kappa, radius, seed)
@@ -285,7 +289,7 @@ def ckd_mnist(
             z = penultimate(teacher, [(x[:n_fig].float() / 255, y[:n_fig])])[0]
             update(out, lambda r: r.setdefault('figure3', {}).update(teacher=dict(info, order=order), seeds=fig_seeds,
                                                                       labels=y[:n_fig].tolist(), points={'teacher': z.round(decimals=3).tolist()}))
-        done = {(r['method'], r['seed']) for r in load(out)['figure3'].get('runs', [])}
+        done = recorded(load(out)['figure3'].get('runs', []), ('method', 'seed'), epochs=fig_epochs)
         for seed in fig_seeds:
             for m in ('Label', 'KD', 'CKD'):
                 if (m, seed) in done: continue
@@ -305,7 +309,7 @@ def ckd_mnist(
         t_id = _teacher_index(out, info)
         kappa = load(out).get('kappa', {}).get('chosen')
         if kappa is None: raise ValueError("the control needs the chosen kappa: run part='table3' first")
-        done = {(r['method'], r['shift'], r['level']) for r in load(out).get('control', []) if r['epochs'] == control_epochs}
+        done = recorded(load(out).get('control', []), ('method', 'shift', 'level'), epochs=control_epochs)
         for kind, lev in [('none', 0.)] + STRONGEST:
             for m in ('Label', 'CKD'):
                 if (m, kind, lev) in done: continue
