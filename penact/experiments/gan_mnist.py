@@ -217,16 +217,16 @@ def gan_mnist(
     def grid_run(kind, seed, kappa):
         "One run of the grid, scored on the test set and appended to the results (skipped when it is there)"
         if (kind, seed) in {(r['latent'], r['seed']) for r in load(out).get('runs', [])}: return
-        t0 = time.perf_counter()
         tr, curve = train_gan(gan_latent(kind, dim, prior, kappa), split, judge, folder / f'{kind}_s{seed}', steps, eval_every,
                               n_critic, bs, lr, ch, seed, device)
+        t0 = time.perf_counter()
         sc = gan_scores(tr.gen, tr.latent, judge, split['test'], n=n_eval, seed=seed)
         gt = gan_train_score(tr.gen, tr.latent, split['test'], n=n_gan_train, epochs=clf_epochs, seed=seed, device=device,
                              path=folder / f'{kind}_s{seed}' / 'gan_train_run.pth')
         png = grids / f'{kind}_s{seed}.png'
         sample_grid(tr.gen, tr.latent, png, seed=seed)
         rec = dict(latent=kind, seed=seed, steps=steps, kappa=kappa if kind == 'vmf' else None, gan_train=gt, **sc,
-                   grid=png.name, valid_curve=curve, history=tr.history, seconds=time.perf_counter() - t0)
+                   grid=png.name, valid_curve=curve, history=tr.history, seconds=sum(c['seconds'] for c in curve) + time.perf_counter() - t0)   # each training chunk, whichever process ran it, and the scoring
         append(out, 'runs', rec)
 
     grid_run('gaussian', seeds[0], None)      # first: its held-out curve shows whether the schedule suffices
