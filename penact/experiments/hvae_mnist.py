@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 
 from ..data import TensorImages, tensor_dls
-from ..hvae import HVAE, KINDS, binarize, classifier_learner, evaluate, hvae_learner
+from ..hvae import HVAE, KINDS, binarize, classifier_learner, evaluate, hvae_learner, log_likelihood
 from ..prior import VMFPrior
 from ..checks import float_list, int_list
 from .ckd_mnist import mnist_held_out
@@ -24,7 +24,7 @@ from .results import check_network, load, record, runs_dir, update
 
 # %% auto #0
 __all__ = ['PAIRS', 'mnist_splits', 'vae_dls', 'Checkpoint', 'fit_resumable', 'class_interpolation', 'save_interpolation',
-           'table4']
+           'table4', 'estimator_check']
 
 # %% ../../nbs/13_exp.hvae_mnist.ipynb #f926702e
 def mnist_splits(
@@ -237,4 +237,52 @@ def table4(
             for kind in kinds: run(kind, d, seed, kappa_p, clf)
         if seeds >= 2 and len(kinds) == len(KINDS) and _better_baseline_close(load(out), d, seeds):
             for kind in kinds: run(kind, d, seeds, kappa_p, clf)
+    return load(out)
+
+# %% ../../nbs/13_exp.hvae_mnist.ipynb #c7518a1a
+@torch.no_grad()
+def _ll_per_image(model, x:Tensor, k:int, seed:int, bs:int=100)->Tensor:
+    "The importance-sampled log p(x) of every image in x with K = k, reproducible under seed"
+    torch.manual_seed(seed)
+    model.eval()
+    return torch.cat([log_likelihood(model, x[i:i + bs], None, k) for i in range(0, len(x), bs)])
+
+def _mean_se(v:Tensor)->dict: return dict(ll=v.mean().item(), se=(v.std() / math.sqrt(len(v))).item(), n=len(v))
+
+def estimator_check(
+    out:str='results/hvae_mnist_estimator.json', # the results file (resumed: what is in it is not run again)
+    weights:str=None, # a trained HVAE's weights (default: best.pth of `table4(dims='5', kinds='plain', seeds=1, patience=50, max_epochs=1000, runs=$PENACT_RUNS/p50)`)
+    d:int=5, # the HVAE's latent dimension
+    ks:str='100,1000,5000', # values of K compared on the same images, comma-separated (the largest is the reference)
+    n_images:int=2000, # test images of the K comparison (the first ones)
+    bin_seeds:str='2,3,4', # seeds of the test set's fixed binarisation compared (2: the one of `table4`)
+    k_bin:int=1000, # K of the binarisation comparison
+    n_bin_images:int=10_000, # test images of the binarisation comparison
+    data:str=None, # data root holding MNIST/raw (default: `penact.data.data_root()`)
+    threads:int=0, # torch's CPU threads (0: torch's default)
+)->dict:
+    "How the importance-sampled test log-likelihood of a trained HVAE (uniform prior) moves with K and with the draw of the test binarisation"
+    ks, seeds = int_list(ks, 'ks', 1), int_list(bin_seeds, 'bin_seeds', 0)
+    for name, v, low in (('d', d, 2), ('n_images', n_images, 1), ('k_bin', k_bin, 1), ('n_bin_images', n_bin_images, 1),
+                         ('threads', threads, 0)):
+        if isinstance(v, bool) or int(v) != v or v < low: raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+    if not 1 <= n_images <= 10_000 or n_bin_images > 10_000:
+        raise ValueError(f"n_images and n_bin_images must lie in [1, 10000] (the MNIST test set), got {n_images} and {n_bin_images}")
+    weights = Path(weights) if weights else runs_dir('p50') / 'hvae_mnist' / f'plain_d{d}_s0' / 'best.pth'
+    if not weights.exists(): raise FileNotFoundError(f"weights: {weights} does not exist (train the model with table4 first)")
+    if threads: torch.set_num_threads(int(threads))
+    model = HVAE(d, 'plain')
+    model.load_state_dict(torch.load(weights, map_location='cpu'))
+    grey = mnist_held_out(data)['test'][0].float() / 255
+    update(out, lambda r: r.setdefault('setup', dict(weights=weights.name, d=d, ks=ks, n_images=n_images, k_bin=k_bin,
+                                                     n_bin_images=n_bin_images, table4_binarisation_seed=2)))
+    if 'k' not in load(out):
+        x = binarize(grey[:n_images], seed=2).flatten(1)
+        lls = {k: _ll_per_image(model, x, k, seed=0) for k in ks}
+        ref = max(ks)
+        update(out, lambda r: r.__setitem__('k', {str(k): dict(_mean_se(v), minus_largest=_mean_se(v - lls[ref])) for k, v in lls.items()}))
+    for s in seeds:
+        if str(s) in load(out).get('binarisation', {}): continue
+        v = _ll_per_image(model, binarize(grey[:n_bin_images], seed=s).flatten(1), k_bin, seed=0)
+        update(out, lambda r: r.setdefault('binarisation', {}).__setitem__(str(s), _mean_se(v)))
     return load(out)
