@@ -207,7 +207,7 @@ def ckd_mnist(
     width:int=32, # the teacher's width (the students have half)
     feat_dim:int=32, # the teacher's and students' penultimate width in the Table 3 study
     epochs:int=16, # epochs of every student (one-cycle)
-    fig_epochs:int=8, # epochs of the Figure 3 students (clean data)
+    fig_epochs:int=20, # epochs of the Figure 3 students (clean data)
     control_epochs:int=32, # epochs of the control students (Label and CKD at no shift and the strongest shifts, first seed)
     teacher_epochs:int=20, # epochs of each teacher (one-cycle)
     lr:float=3e-3, # the one-cycle peak learning rate of Adam
