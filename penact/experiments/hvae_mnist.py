@@ -18,7 +18,7 @@ from fastai.torch_core import set_seed
 from ..data import TensorImages, tensor_dls
 from ..hvae import HVAE, KINDS, binarize, classifier_learner, evaluate, hvae_learner, log_likelihood
 from ..prior import VMFPrior
-from ..checks import float_list, int_list
+from ..checks import check_int, float_list, int_list
 from .ckd_mnist import mnist_held_out
 from .results import check_network, load, record, runs_dir, update
 
@@ -263,9 +263,8 @@ def estimator_check(
 )->dict:
     "How the importance-sampled test log-likelihood of a trained HVAE (uniform prior) moves with K and with the draw of the test binarisation"
     ks, seeds = int_list(ks, 'ks', 1), int_list(bin_seeds, 'bin_seeds', 0)
-    for name, v, low in (('d', d, 2), ('n_images', n_images, 1), ('k_bin', k_bin, 1), ('n_bin_images', n_bin_images, 1),
-                         ('threads', threads, 0)):
-        if isinstance(v, bool) or int(v) != v or v < low: raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+    d, n_images, k_bin = check_int(d, 'd', 2), check_int(n_images, 'n_images'), check_int(k_bin, 'k_bin')
+    n_bin_images, threads = check_int(n_bin_images, 'n_bin_images'), check_int(threads, 'threads', 0)
     if not 1 <= n_images <= 10_000 or n_bin_images > 10_000:
         raise ValueError(f"n_images and n_bin_images must lie in [1, 10000] (the MNIST test set), got {n_images} and {n_bin_images}")
     weights = Path(weights) if weights else runs_dir('p50') / 'hvae_mnist' / f'plain_d{d}_s0' / 'best.pth'
@@ -274,8 +273,11 @@ def estimator_check(
     model = HVAE(d, 'plain')
     model.load_state_dict(torch.load(weights, map_location='cpu'))
     grey = mnist_held_out(data)['test'][0].float() / 255
-    update(out, lambda r: r.setdefault('setup', dict(weights=weights.name, d=d, ks=ks, n_images=n_images, k_bin=k_bin,
-                                                     n_bin_images=n_bin_images, table4_binarisation_seed=2)))
+    setup = dict(weights=f'{weights.parent.name}/{weights.name}', d=d, ks=ks, n_images=n_images, k_bin=k_bin,
+                 n_bin_images=n_bin_images, table4_binarisation_seed=2)
+    old = update(out, lambda r: r.setdefault('setup', setup))['setup']
+    if old != setup:   # resuming under other settings would return the old numbers as if they were these
+        raise ValueError(f"{out} holds a check run with {old}, not {setup}: pass another out, or remove the file")
     if 'k' not in load(out):
         x = binarize(grey[:n_images], seed=2).flatten(1)
         lls = {k: _ll_per_image(model, x, k, seed=0) for k in ks}
