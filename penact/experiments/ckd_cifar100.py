@@ -4,88 +4,126 @@
 
 # %% ../../nbs/12_exp.ckd_cifar100.ipynb #82d25a63
 from __future__ import annotations
-import time
-from functools import partial
+import os, time
 from pathlib import Path
+from types import SimpleNamespace
 
-import torch
-from fastai.callback.schedule import ParamScheduler
 from fastai.data.transforms import Normalize
-from ..learner import Learner
-from fastai.losses import CrossEntropyLossFlat
-from fastai.metrics import accuracy
-from fastai.optimizer import OptimWrapper
 from fastai.torch_core import num_distrib, rank_distrib, set_seed
 from fastai.vision.core import cifar_stats
-from fastcore.imports import IN_NOTEBOOK
-from fastcore.script import call_parse
 
 from ..checks import check_int, check_number, int_list
 from ..ckd import DISTILL_METHODS, distill_cbs, vmf_stats
-from ..data import TensorImages, PadCropFlip, cifar_dls, tensor_dls
-from ..models.wrn import wrn_16_2, wrn_40_2
+from ..data import PadCropFlip, cifar_dls
+from ..models.wrn import wrn_16_2
 from ..shifts import shift as make_shift
+from .cifar import (cifar_classifier, cifar_learner, fit_cifar, load_classifier, milestone_fractions,
+                                      save_classifier, synthetic_cifar)
 from .results import append, load
 
 # %% auto #0
-__all__ = ['PUBLISHED', 'METHODS', 'TABLE2', 'TABLE3', 'step_schedule', 'ckd_cifar100']
+__all__ = ['PUBLISHED', 'METHODS', 'TABLE2', 'TABLE3', 'PARTS', 'TEACHER', 'SYNTHETIC_TEACHER', 'ckd_cifar100']
 
 # %% ../../nbs/12_exp.ckd_cifar100.ipynb #5e85a03e
-PUBLISHED = {  # CRD paper (Tian et al. 2020), Table 1, WRN-40-2 -> WRN-16-2 on CIFAR-100: top-1 test accuracy (%)
-    'Teacher (WRN-40-2)': 75.61, 'Student (WRN-16-2)': 73.26, 'KD': 74.92, 'FitNet': 73.58, 'AT': 74.08,
-    'SP': 73.83, 'VID': 74.11, 'RKD': 73.35, 'CRD': 75.48}
+PUBLISHED = {  # CRD paper (Tian et al. 2020), Table 1, WRN-40-2 -> WRN-16-2 on CIFAR-100: top-1 test accuracy (fraction)
+    'Teacher (WRN-40-2)': 0.7561, 'Student (WRN-16-2)': 0.7326, 'KD': 0.7492, 'FitNet': 0.7358, 'AT': 0.7408,
+    'SP': 0.7383, 'VID': 0.7411, 'RKD': 0.7335, 'CRD': 0.7548}
 METHODS = tuple(DISTILL_METHODS)   # the methods of Table 2, in the order of distill_cbs's table
 TABLE2 = [(m, 'none', 0.) for m in METHODS]
 TABLE3 = [(m, k, l) for m in ('Label', 'KD', 'CKD') for k, l in
           [('photometric', d) for d in (0.2, 0.4, 0.6, 0.8, 1.0)] + [('downsample', r) for r in (0.75, 0.5, 0.25)]]
+PARTS = {'teacher': [], 'table2': TABLE2, 'table3': TABLE3, 'all': TABLE2 + TABLE3}
+TEACHER = 'models/wrn_40_2_cifar100.pth'              # the real teacher's default file
+SYNTHETIC_TEACHER = 'models/wrn_40_2_cifar100.synthetic.pth'   # a smoke run's teacher, never the real one
 
-def step_schedule(lr:float, # initial learning rate
-                  milestones:list, # fractions of training after which the rate is divided by 10
-                 ):
-    "lr, divided by 10 at each milestone: a fastai schedule function of the training fraction pos in [0, 1]"
-    def _f(pos): return lr * 0.1 ** sum(pos >= m - 1e-9 for m in milestones)
-    return _f
+def _check_out(out):
+    "`out` as a Path when it can be a results file, else a one-line error naming the option"
+    p = Path(out)
+    if p.is_dir(): raise ValueError(f"out (--out) {out} is a folder: pass a results file such as results/ckd_cifar100.json")
+    parent = next((q for q in p.absolute().parents if q.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ValueError(f"out (--out) {out} cannot be written: {parent} is not a writable folder")
+    return p
 
-def _synthetic_dls(bs, seed):
-    g = torch.Generator().manual_seed(seed)
-    def ds(split): return TensorImages(torch.randint(0, 256, (2 * bs, 3, 32, 32), dtype=torch.uint8, generator=g),
-                                       torch.randint(0, 100, (2 * bs,), generator=g), split)
-    return tensor_dls(ds(0), ds(1), bs=bs, after_batch=[PadCropFlip(), Normalize.from_stats(*cifar_stats)])
-
-def _dls(root, bs, synthetic, seed, download):
-    if synthetic: return _synthetic_dls(bs, seed)
-    return cifar_dls('cifar100', root or None, bs=bs, augment=True, normalize=True, download=download)
-
-def _fit(learn, epochs, lr, fractions, fp16):
-    if fp16: learn.to_fp16()
-    cbs = [ParamScheduler({'lr': step_schedule(lr, fractions)})]
-    if num_distrib() > 1:
-        from fastai.distributed import distrib_ctx   # needs accelerate, only for multi-GPU runs
-        with learn.distrib_ctx(): learn.fit(epochs, lr, cbs=cbs)
-    else: learn.fit(epochs, lr, cbs=cbs)
-    accs = [dict(zip(learn.recorder.metric_names[1:], v))['accuracy'] for v in learn.recorder.values]
-    return 100 * float(accs[-1]), 100 * float(max(accs))
-
-def _learner(dls, model, wd):
-    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy,
-                   opt_func=partial(OptimWrapper, opt=torch.optim.SGD, momentum=0.9), wd=wd, wd_bn_bias=True, train_bn=True)
+def _dls(cfg, seed):
+    "CIFAR-100 (or its synthetic stand-in) with the protocol's augmentation and normalisation"
+    if cfg.synthetic:
+        return synthetic_cifar(100, 2 * cfg.bs_proc, cfg.bs_proc, seed, after_batch=[PadCropFlip(), Normalize.from_stats(*cifar_stats)])
+    return cifar_dls('cifar100', cfg.data or None, bs=cfg.bs_proc, augment=True, normalize=True, download=cfg.download)
 
 # %% ../../nbs/12_exp.ckd_cifar100.ipynb #00074739
+def _settings(part, method, shift, level, teacher, out, data, download, epochs, milestones, lr, wd, bs, tau, alpha, beta, gamma,
+              radius, kappa, n_samples, seeds, fp16, synthetic):
+    "Every argument checked, before any work"
+    if part not in (*PARTS, 'one'): raise ValueError(f"part must be one of {', '.join(PARTS)} or 'one', got {part!r}")
+    if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    epochs = check_int(epochs, 'epochs')
+    teacher = Path(teacher or (SYNTHETIC_TEACHER if synthetic else TEACHER))
+    if synthetic and teacher.absolute() == Path(TEACHER).absolute():
+        raise ValueError(f"teacher (--teacher) {teacher} is the real teacher's file: a synthetic run never writes it")
+    if part == 'one': make_shift(shift, level)          # checks the shift
+    return SimpleNamespace(
+        part=part, grid=[(method, shift, float(level))] if part == 'one' else PARTS[part], teacher=teacher, out=_check_out(out),
+        data=data, download=download, epochs=epochs, milestones=milestone_fractions(milestones, epochs),
+        lr=check_number(lr, 'lr'), wd=check_number(wd, 'wd', strict=False), bs_proc=max(1, check_int(bs, 'bs') // max(1, num_distrib())),
+        tau=check_number(tau, 'tau'), alpha=check_number(alpha, 'alpha', strict=False), beta=check_number(beta, 'beta', strict=False),
+        gamma=check_number(gamma, 'gamma', strict=False), radius=check_number(radius, 'radius', strict=False),
+        kappa=check_number(kappa, 'kappa', strict=False), n_samples=check_int(n_samples, 'n_samples'), seeds=int_list(seeds, 'seeds'),
+        fp16=fp16, synthetic=synthetic, trained_on=dict(data='synthetic' if synthetic else 'cifar100', epochs=epochs, synthetic=synthetic))
+
+def _keep(cfg, rec):
+    "Append a finished run to the results file (rank 0 writes it)"
+    if rank_distrib() == 0: append(cfg.out, 'runs', rec)
+    return rec
+
+def _teacher(cfg):
+    "The teacher: loaded when its file exists and was trained as this run asks, else trained with labels on clean data and saved"
+    if cfg.teacher.exists():
+        return load_classifier(cfg.teacher, 'the teacher', '--teacher', **cfg.trained_on)[0], []
+    set_seed(0)
+    model = cifar_classifier('wrn_40_2', 100, normalize=False)
+    t0 = time.time()
+    acc, best = fit_cifar(cifar_learner(_dls(cfg, 0), model, cfg.wd), cfg.epochs, cfg.lr, cfg.milestones, cfg.fp16)
+    if rank_distrib() == 0: save_classifier(cfg.teacher, model, 'wrn_40_2', 100, False, accuracy=acc, best_accuracy=best, **cfg.trained_on)
+    return model, [_keep(cfg, dict(method='teacher', shift='none', level=0., seed=0, epochs=cfg.epochs, synthetic=cfg.synthetic,
+                                   acc=acc, best_acc=best, seconds=time.time() - t0))]
+
+def _prior(cfg, teacher):
+    "kappa and radius of the prior: the arguments, or the moment estimates from the teacher's clean training activations"
+    clean = _dls(cfg, 0)
+    teacher.to(clean.device)
+    set_seed(0)                                   # the same augmented batches, hence the same kappa, in every call
+    stats = vmf_stats(teacher, clean.train.new(shuffle=False, drop_last=False), max_batches=200)
+    return cfg.kappa if cfg.kappa > 0 else stats['kappa'], cfg.radius if cfg.radius > 0 else stats['radius']
+
+def _student(cfg, teacher, kappa, radius, method, kind, level, seed):
+    "One student run (WRN-16-2, trained on shifted data when asked), appended to the results"
+    t0 = time.time()
+    set_seed(seed)
+    dls = _dls(cfg, seed)
+    tfm = make_shift(kind, level)
+    if tfm is not None: dls.train.after_batch.add(tfm)
+    learn = cifar_learner(dls, wrn_16_2(100), cfg.wd)
+    learn.add_cbs(distill_cbs(method, teacher, kappa, radius, tau=cfg.tau, alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma, n_samples=cfg.n_samples))
+    acc, best = fit_cifar(learn, cfg.epochs, cfg.lr, cfg.milestones, cfg.fp16)
+    return _keep(cfg, dict(method=method, shift=kind, level=float(level), seed=seed, epochs=cfg.epochs, synthetic=cfg.synthetic,
+                           acc=acc, best_acc=best, kappa=kappa, radius=radius, seconds=time.time() - t0))
+
 def ckd_cifar100(
-    runs:str='all', # 'all', 'table2' (Label, KD, CKD, CKD+KD on clean data), 'table3' (the shift grid), 'teacher', or 'one'
-    method:str='CKD', # with runs='one': 'Label', 'KD', 'CKD' or 'CKD+KD'
-    shift:str='none', # with runs='one': 'none', 'photometric' or 'downsample'
-    level:float=0., # with runs='one': delta of the photometric shift or rate of the downsampling
-    teacher:str='models/wrn_40_2_cifar100.pth', # the teacher's weights: loaded if the file exists, else trained (Label, clean) and saved there
-    out:str='results/ckd_cifar100.json', # results file (`penact.experiments.results`): one record per run in its 'runs' list; runs already there are skipped
-    root:str='', # data root holding cifar-100-python/ ('': `penact.data.data_root()`)
-    download:bool=True, # download CIFAR-100 into the data root when it is missing (--no-download: never); without it, a FileNotFoundError names the files
+    part:str='all', # 'all', 'table2' (Label, KD, CKD, CKD+KD on clean data), 'table3' (the shift grid), 'teacher', or 'one'
+    method:str='CKD', # with part='one': 'Label', 'KD', 'CKD' or 'CKD+KD'
+    shift:str='none', # with part='one': 'none', 'photometric' or 'downsample'
+    level:float=0., # with part='one': delta of the photometric shift or rate of the downsampling
+    teacher:str='', # the teacher's file: loaded if it exists and was trained as this run asks, else trained and saved there ('': models/wrn_40_2_cifar100.pth, or models/wrn_40_2_cifar100.synthetic.pth with --synthetic)
+    out:str='results/ckd_cifar100.json', # results file: one record per run in its 'runs' list; runs already there are skipped
+    data:str='', # data root holding cifar-100-python/ ('': `penact.data.data_root()`)
+    download:bool=True, # download CIFAR-100 into the data root when it is missing (--no-download: never); without it, an error names the files
     epochs:int=240, # epochs of every training (the protocol: 240)
     milestones:str='', # comma-separated epochs after which the learning rate is divided by 10; '': 150,180,210 scaled to `epochs`
-    lr:float=0.05, # initial learning rate of SGD
-    wd:float=5e-4, # weight decay (an L2 term on every parameter)
+    lr:float=0.05, # initial learning rate of SGD, > 0
+    wd:float=5e-4, # weight decay (an L2 term on every parameter), >= 0
     bs:int=64, # total batch size, split over the processes of a distributed run
-    tau:float=4., # temperature of KD and CKD
+    tau:float=4., # temperature of KD and CKD, > 0
     alpha:float=0.9, # weight of the distillation term (CKD's, or KD's for 'KD')
     beta:float=0.9, # weight of the KD term of 'CKD+KD'
     gamma:float=0.1, # weight of the CE term of the distillation runs
@@ -94,66 +132,14 @@ def ckd_cifar100(
     n_samples:int=1000, # M, synthesised activations per class for the class targets
     seeds:str='0', # comma-separated seeds; each run is repeated for each
     fp16:bool=False, # mixed precision (CUDA)
-    synthetic:bool=False, # two batches of random CIFAR-shaped tensors instead of CIFAR-100 (smoke test)
-)->list: # the records of the runs done by this call
-    "The CRD protocol on CIFAR-100 for CKD (paper Tables 2 and 3): trains or loads the teacher, then the students"
-    if runs not in ('all', 'table2', 'table3', 'teacher', 'one'): raise ValueError(f"runs must be 'all', 'table2', 'table3', 'teacher' or 'one', got {runs!r}")
-    if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    epochs, bs, n_samples = check_int(epochs, 'epochs'), check_int(bs, 'bs'), check_int(n_samples, 'n_samples')
-    lr, tau = check_number(lr, 'lr'), check_number(tau, 'tau')
-    wd, alpha, beta, gamma = (check_number(v, n, strict=False) for v, n in ((wd, 'wd'), (alpha, 'alpha'), (beta, 'beta'), (gamma, 'gamma')))
-    radius, kappa = check_number(radius, 'radius', strict=False), check_number(kappa, 'kappa', strict=False)
-    seeds = int_list(seeds, 'seeds')
-    if milestones:
-        miles = int_list(milestones, 'milestones', 1)
-        if max(miles) > epochs: raise ValueError(f"milestones must be epochs in [1, {epochs}], got {milestones!r}")
-        miles = [m / epochs for m in miles]
-    else: miles = [m / 240 for m in (150, 180, 210)]
-    if runs == 'one': make_shift(shift, level)          # checks the shift before any training
-    grid = {'all': TABLE2 + TABLE3, 'table2': TABLE2, 'table3': TABLE3, 'teacher': [], 'one': [(method, shift, float(level))]}[runs]
-    bs_proc = max(1, bs // max(1, num_distrib()))
-    done = {(r['method'], r['shift'], float(r['level']), r['seed'], r['epochs'], r['synthetic']) for r in load(out).get('runs', [])}
-    records = []
-
-    def keep(rec):
-        "Append a finished run to the results file (rank 0 writes it) and to this call's records"
-        if rank_distrib() == 0: append(out, 'runs', rec)
-        records.append(rec)
-    def fit(learn): return _fit(learn, epochs, lr, miles, fp16)
-    # the teacher
-    t_path = Path(teacher)
-    set_seed(0)
-    t_model = wrn_40_2(100)
-    if t_path.exists(): t_model.load_state_dict(torch.load(t_path, map_location='cpu'))
-    else:
-        t0 = time.time()
-        acc, best = fit(_learner(_dls(root, bs_proc, synthetic, 0, download), t_model, wd))
-        if rank_distrib() == 0:
-            t_path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(t_model.state_dict(), t_path)
-        rec = dict(method='teacher', shift='none', level=0., seed=0, epochs=epochs, synthetic=synthetic, acc=acc, best_acc=best, seconds=time.time() - t0)
-        keep(rec)
-    clean = _dls(root, bs_proc, synthetic, 0, download)
-    dev = clean.device
-    t_model.to(dev)
-    set_seed(0)                                   # the same augmented batches, hence the same kappa, in every call
-    stats = vmf_stats(t_model, clean.train.new(shuffle=False, drop_last=False), max_batches=200)
-    r = radius if radius > 0 else stats['radius']
-    k = kappa if kappa > 0 else stats['kappa']
-    for seed in seeds:
-        for m, kind, lev in grid:
-            if (m, kind, float(lev), seed, epochs, synthetic) in done: continue
-            t0 = time.time()
-            set_seed(seed)
-            dls = _dls(root, bs_proc, synthetic, seed, download)
-            tfm = make_shift(kind, lev)
-            if tfm is not None: dls.train.after_batch.add(tfm)
-            learn = _learner(dls, wrn_16_2(100), wd)
-            learn.add_cbs(distill_cbs(m, t_model, k, r, tau=tau, alpha=alpha, beta=beta, gamma=gamma, n_samples=n_samples))
-            acc, best = fit(learn)
-            rec = dict(method=m, shift=kind, level=float(lev), seed=seed, epochs=epochs, synthetic=synthetic, acc=acc, best_acc=best,
-                       kappa=k, radius=r, seconds=time.time() - t0)
-            keep(rec)
-    return records
-
-if __name__ == '__main__' and not IN_NOTEBOOK: call_parse(ckd_cifar100)   # python -m penact.experiments.ckd_cifar100 --help
+    synthetic:bool=False, # two batches of random CIFAR-shaped tensors instead of CIFAR-100 (smoke test; its teacher is kept apart)
+)->list: # the records of the runs done by this call (accuracies as fractions)
+    "The CRD protocol on CIFAR-100 for CKD (paper Tables 2 and 3): trains or loads the teacher, then the students of `part`"
+    cfg = _settings(part, method, shift, level, teacher, out, data, download, epochs, milestones, lr, wd, bs, tau, alpha, beta, gamma,
+                    radius, kappa, n_samples, seeds, fp16, synthetic)
+    done = {(r['method'], r['shift'], float(r['level']), r['seed'], r['epochs'], r['synthetic']) for r in load(cfg.out).get('runs', [])}
+    t_model, records = _teacher(cfg)
+    todo = [(m, k, l, s) for s in cfg.seeds for m, k, l in cfg.grid if (m, k, float(l), s, cfg.epochs, cfg.synthetic) not in done]
+    if not todo: return records
+    kappa, radius = _prior(cfg, t_model)
+    return records + [_student(cfg, t_model, kappa, radius, m, k, l, s) for m, k, l, s in todo]

@@ -4,166 +4,179 @@
 
 # %% ../../nbs/15_exp.gan_cifar10.ipynb #8576e403
 from __future__ import annotations
-import json
+import os, time
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
-
-from torch import Tensor, nn
+from torch import nn
 from fastai.torch_core import set_seed
 from fastai.vision.core import cifar_stats
 
-from ..checks import check_int, check_number, int_list
+from ..checks import check_int, check_number
 from ..data import PadCropFlip, TensorImages, cifar_dls, tensor_dls
-from ..gan import CGANTrainer, ClassifierFeatures, GaussianLatent, InceptionFeatures, PriorLatent
-from ..gan import evaluate_gan, extract, feature_stats, generate, latent_kappa, sngan32
-from ..models.wrn import wrn_16_2, wrn_40_2
+from ..gan import CGANTrainer, GaussianLatent, PriorLatent, latent_kappa, sngan32
 from ..prior import VMFPrior, last_linear
-from .ckd_cifar100 import _fit, _learner
+from .cifar import (ARCHS, cifar_classifier, cifar_learner, fit_cifar, load_classifier, milestone_fractions,
+                                      save_classifier, synthetic_cifar)
+from .gan_scoring import (ClassifierFeatures, InceptionFeatures, evaluate_gan, extract, feature_stats, gan_test,
+                                            gan_train)
+from .gan_scoring import inception_weights as inception_file
+from .results import append, load
 
 # %% auto #0
-__all__ = ['KAPPA_FACTOR', 'Normalized', 'cifar10_classifier', 'train_gan_cifar10']
+__all__ = ['CLASSIFIER', 'SYNTHETIC_CLASSIFIER', 'KAPPA_FACTOR', 'cifar10_classifier', 'train_gan_cifar10']
 
 # %% ../../nbs/15_exp.gan_cifar10.ipynb #885f2670
-class Normalized(nn.Module):
-    "A classifier that normalises its images in [0, 1] with per-channel statistics first; its last nn.Linear stays the head"
-    def __init__(self,
-                 model:nn.Module, # the classifier proper
-                 mean, # per-channel means
-                 std): # per-channel standard deviations
-        super().__init__()
-        self.model = model
-        self.register_buffer('mean', torch.as_tensor(mean, dtype=torch.float32)[:, None, None])
-        self.register_buffer('std', torch.as_tensor(std, dtype=torch.float32)[:, None, None])
-    def forward(self, x:Tensor)->Tensor: return self.model((x - self.mean) / self.std)
+CLASSIFIER = 'models/wrn_40_2_cifar10.pth'                    # the prior's classifier, by default
+SYNTHETIC_CLASSIFIER = 'models/wrn_40_2_cifar10.synthetic.pth'   # a smoke run's, never the real one
 
-def _synthetic_cifar10(n, bs, seed, device):
-    g = torch.Generator().manual_seed(seed)
-    ds = TensorImages(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g), torch.randint(0, 10, (n,), generator=g))
-    return tensor_dls(ds, TensorImages(ds.images, ds.labels, 1), bs=bs, device=device, after_batch=[PadCropFlip()])
+def _check_out(out, example='results/gan_cifar10.json'):
+    "`out` as a Path when it can be a results file, else a one-line error naming the option"
+    p = Path(out)
+    if p.is_dir(): raise ValueError(f"out (--out) {out} is a folder: pass a results file such as {example}")
+    parent = next((q for q in p.absolute().parents if q.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ValueError(f"out (--out) {out} cannot be written: {parent} is not a writable folder")
+    return p
 
 def cifar10_classifier(
-    out:str='models/wrn_40_2_cifar10.pth', # where the trained classifier is saved whole (`torch.load` gives the nn.Module)
-    root:str='', # data root holding cifar-10-batches-py/ ('': `penact.data.data_root()`)
+    classifier:str='', # the file to save it to ('': models/wrn_40_2_cifar10.pth, or models/wrn_40_2_cifar10.synthetic.pth with --synthetic)
+    data:str='', # data root holding cifar-10-batches-py/ ('': `penact.data.data_root()`)
     download:bool=True, # download CIFAR-10 into the data root when it is missing (--no-download: never)
     arch:str='wrn_40_2', # 'wrn_40_2' (the paper's prior, penultimate width 128) or 'wrn_16_2'
     epochs:int=240, # epochs (the CKD protocol's recipe: 240)
     milestones:str='', # comma-separated epochs after which the learning rate is divided by 10; '': 150,180,210 scaled to `epochs`
-    lr:float=0.05, # initial learning rate of SGD (momentum 0.9)
-    wd:float=5e-4, # weight decay
+    lr:float=0.05, # initial learning rate of SGD (momentum 0.9), > 0
+    wd:float=5e-4, # weight decay, >= 0
     bs:int=64, # batch size
     seed:int=0, # seed of the initialisation and data order
     fp16:bool=False, # mixed precision (CUDA)
     device:str|None=None, # torch device (default: fastai's default)
     synthetic:bool=False, # CIFAR-shaped random tensors instead of CIFAR-10 (smoke tests)
-)->dict: # test accuracy (%) after the last epoch and the best, and the file
+)->dict: # test accuracy (fraction) after the last epoch and the best, and the file
     "Train the prior's classifier for `penact gan`: a WRN on CIFAR-10 with the CKD protocol's recipe, saved with its normalisation"
-    if arch not in ('wrn_40_2', 'wrn_16_2'): raise ValueError(f"arch must be 'wrn_40_2' or 'wrn_16_2', got {arch!r}")
+    if arch not in ARCHS: raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {arch!r}")
     epochs, bs, seed = check_int(epochs, 'epochs'), check_int(bs, 'bs'), check_int(seed, 'seed', 0)
-    lr, wd = check_number(lr, 'lr'), check_number(wd, 'wd', strict=False)
-    miles = [m / epochs for m in int_list(milestones, 'milestones', 1)] if milestones else [m / 240 for m in (150, 180, 210)]
+    lr, wd, miles = check_number(lr, 'lr'), check_number(wd, 'wd', strict=False), milestone_fractions(milestones, epochs)
+    path = Path(classifier or (SYNTHETIC_CLASSIFIER if synthetic else CLASSIFIER))
+    if synthetic and path.absolute() == Path(CLASSIFIER).absolute():
+        raise ValueError(f"classifier (--classifier) {path} is the real classifier's file: a synthetic run never writes it")
+    if path.is_dir(): raise ValueError(f"classifier (--classifier) {path} is a folder: pass the file to save the classifier to")
     set_seed(seed, reproducible=True)
-    dls = (_synthetic_cifar10(4 * bs, bs, seed, device) if synthetic else
-           cifar_dls('cifar10', root or None, bs=bs, augment=True, normalize=False, seed=seed, device=device, download=download))
-    model = Normalized({'wrn_40_2': wrn_40_2, 'wrn_16_2': wrn_16_2}[arch](10), *cifar_stats)
-    acc, best = _fit(_learner(dls, model, wd), epochs, lr, miles, fp16)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.cpu().eval(), out)
-    return dict(accuracy=acc, best_accuracy=best, path=str(out), arch=arch, epochs=epochs, synthetic=synthetic)
+    dls = (synthetic_cifar(10, 4 * bs, bs, seed, device, after_batch=[PadCropFlip()]) if synthetic else
+           cifar_dls('cifar10', data or None, bs=bs, augment=True, normalize=False, seed=seed, device=device, download=download))
+    model = cifar_classifier(arch, 10, normalize=True)
+    acc, best = fit_cifar(cifar_learner(dls, model, wd), epochs, lr, miles, fp16)
+    trained = dict(data='synthetic' if synthetic else 'cifar10', epochs=epochs, accuracy=acc, best_accuracy=best, synthetic=synthetic)
+    save_classifier(path, model, arch, 10, True, **trained)
+    return dict(trained, classifier=str(path), arch=arch)
 
 # %% ../../nbs/15_exp.gan_cifar10.ipynb #4d61f9f4
-def _generated(gen, latent, n, seed):
-    "n generated images (uint8, balanced over the classes) and their labels, under a seed"
-    dev = next(gen.parameters()).device
-    labels = torch.arange(n) % gen.n_classes
-    with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
-        torch.manual_seed(seed)
-        return (generate(gen, latent, labels.to(dev)).cpu() * 255).round().to(torch.uint8), labels
-
-def _gan_test(gen, latent, judge, n, seed):
-    "GAN-test: the judge's accuracy on generated images of the asked class"
-    x, y = _generated(gen, latent, n, seed + 1)
-    return float((extract(judge, x.float() / 255)[1].argmax(1) == y).float().mean())
-
-def _gan_train(gen, latent, test_ds, n, epochs, bs, seed, dev):
-    "GAN-train: real test accuracy (%) of a WRN-16-2 trained on n generated images with the CKD recipe (rate / 10 at 1/2 and 3/4)"
-    x, y = _generated(gen, latent, n, seed + 2)
-    set_seed(seed, reproducible=True)
-    dls = tensor_dls(TensorImages(x, y), test_ds, bs=bs, device=dev, after_batch=[PadCropFlip()])
-    return _fit(_learner(dls, Normalized(wrn_16_2(10), *cifar_stats), 5e-4), epochs, 0.05, [0.5, 0.75], False)[0]
-
 KAPPA_FACTOR = 0.125   # kappa over its maximum-likelihood fit, as chosen by held-out FID in the MNIST study (nbs/14)
 
+def _settings(out, runs, latent, classifier, unpickle_classifier, kappa, kappa_factor, normalize, n_steps, n_critic, bs, lr, g_ch, d_ch,
+              n_eval, n_real, features, inception_weights, data, download, synthetic, seed, device, save_every, gan_train_epochs, n_gan_train):
+    "Every argument checked, before any work"
+    if latent not in ('vmf', 'gaussian'): raise ValueError(f"latent must be 'vmf' or 'gaussian', got {latent!r}")
+    if features not in ('inception', 'classifier'): raise ValueError(f"features must be 'inception' or 'classifier', got {features!r}")
+    if (latent == 'vmf' or features == 'classifier') and not classifier:
+        raise ValueError("classifier (--classifier), a CIFAR-10 classifier's file, is needed for latent='vmf' and features='classifier'")
+    return SimpleNamespace(
+        out=_check_out(out), runs=runs, latent=latent, classifier=classifier, unpickle_classifier=unpickle_classifier,
+        kappa=None if kappa is None else check_number(kappa, 'kappa'), kappa_factor=check_number(kappa_factor, 'kappa_factor'),
+        normalize=normalize, n_steps=check_int(n_steps, 'n_steps'), n_critic=check_int(n_critic, 'n_critic'), bs=check_int(bs, 'bs'),
+        lr=check_number(lr, 'lr'), g_ch=check_int(g_ch, 'g_ch'), d_ch=check_int(d_ch, 'd_ch'),
+        n_eval=check_int(n_eval, 'n_eval', 10), n_real=check_int(n_real, 'n_real', 2),     # IS takes 10 splits; FID a covariance
+        features=features, inception_weights=inception_weights, data=data, download=download, synthetic=synthetic,
+        seed=check_int(seed, 'seed', 0), device=torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu')),
+        save_every=check_int(save_every, 'save_every', 0), gan_train_epochs=check_int(gan_train_epochs, 'gan_train_epochs', 0),
+        n_gan_train=check_int(n_gan_train, 'n_gan_train', 10))
+
+def _classifier(cfg):
+    "The prior's classifier (in eval mode, on the device) and the transform its inputs need, or (None, None)"
+    if not cfg.classifier: return None, None
+    if cfg.unpickle_classifier:                    # a whole pickled module: unpickling runs code from the file
+        clf = torch.load(cfg.classifier, map_location=cfg.device, weights_only=False).eval()
+    else: clf = load_classifier(cfg.classifier, 'the classifier', '--classifier', data='synthetic' if cfg.synthetic else 'cifar10')[0]
+    clf = clf.to(cfg.device)
+    if cfg.latent == 'vmf' and last_linear(clf).in_features != 128:
+        raise ValueError(f"the classifier's penultimate width is {last_linear(clf).in_features}, but the generator's latent_dim is 128")
+    mean, std = (torch.tensor(v, device=cfg.device)[:, None, None] for v in ((0.491, 0.482, 0.447), (0.247, 0.243, 0.261)))
+    return clf, ((lambda x: (x - mean) / std) if cfg.normalize else None)
+
+def _data(cfg):
+    "The training loader and the real test set (CIFAR-10, or CIFAR-shaped random tensors)"
+    if cfg.synthetic: dls = synthetic_cifar(10, max(4 * cfg.bs, 256), cfg.bs, cfg.seed, cfg.device)
+    else: dls = cifar_dls('cifar10', cfg.data or None, bs=cfg.bs, augment=False, seed=cfg.seed, device=cfg.device, download=cfg.download)
+    return dls.train, dls.valid.dataset
+
+def _gan_train_fit(x, y, test, epochs, bs, seed, device):
+    "GAN-train's classifier: a WRN-16-2 trained on generated images with the CKD recipe (rate / 10 at 1/2 and 3/4), its real test accuracy"
+    set_seed(seed, reproducible=True)
+    dls = tensor_dls(TensorImages(x, y), test, bs=bs, device=device, after_batch=[PadCropFlip()])
+    return fit_cifar(cifar_learner(dls, cifar_classifier('wrn_16_2', 10)), epochs, 0.05, [0.5, 0.75])[0]
+
+# %% ../../nbs/15_exp.gan_cifar10.ipynb #7eefaced
 def train_gan_cifar10(
-    out:str, # output folder: ckpt.pth (resumable) and metrics.json
+    out:str='results/gan_cifar10.json', # results file: one record per run in its 'runs' list; a run already there is not run again
+    runs:str|None=None, # checkpoint folder (default: $PENACT_RUNS, else ~/.cache/penact/runs); each run resumes from its checkpoint
     latent:str='vmf', # 'vmf' (the classifier prior) or 'gaussian'
-    classifier:str|None=None, # a torch.save'd CIFAR-10 classifier (nn.Module, last Linear 128 wide; the paper: WRN-40-2); needed for 'vmf'
+    classifier:str|None=None, # the prior's CIFAR-10 classifier, a file of `cifar10_classifier` (last Linear 128 wide; the paper: WRN-40-2); needed for 'vmf'
+    unpickle_classifier:bool=False, # the classifier file is a whole pickled nn.Module: loading it RUNS CODE FROM THE FILE (only for files you trust)
     kappa:float|None=None, # vMF concentration of the latent (None: `kappa_factor` times `latent_kappa`'s fit to the classifier's activations of `n_real` training images)
     kappa_factor:float=KAPPA_FACTOR, # the fitted kappa's scale when kappa is None (1/8: the MNIST study's held-out choice)
-    normalize:bool=False, # the classifier takes CIFAR-normalised inputs (trained with `cifar_dls(normalize=True)`)
+    normalize:bool=False, # with --unpickle-classifier: the module takes CIFAR-normalised inputs (files of `cifar10_classifier` normalise inside)
     n_steps:int=100_000, # generator steps (mimicry: 100k)
     n_critic:int=5, # discriminator steps per generator step
     bs:int=64, # batch size
-    lr:float=2e-4, # Adam learning rate, decayed linearly to 0 (mimicry's setting)
+    lr:float=2e-4, # Adam learning rate, decayed linearly to 0 (mimicry's setting), > 0
     g_ch:int=256, # generator channels (mimicry's cGAN-PD: 256)
     d_ch:int=128, # discriminator channels (mimicry's cGAN-PD: 128)
-    n_eval:int=5000, # generated images for IS and FID
+    n_eval:int=5000, # generated images for IS, FID and GAN-test
     n_real:int=10_000, # real training images for the FID statistics
-    features:str='inception', # 'inception' (torch-fidelity) or 'classifier' (the prior's classifier)
-    inception_weights:str|None=None, # local copy of torch-fidelity's Inception weights (default: torch hub cache or download)
-    data_root:str|None=None, # where CIFAR-10 lives or is downloaded to (see `penact.data.cifar_dls`)
-    download:bool=True, # download CIFAR-10 and the Inception weights when missing (--no-download: never); without them, a clear error
+    features:str='inception', # 'inception' (torch-fidelity, the `gan` extra) or 'classifier' (the prior's classifier)
+    inception_weights:str|None=None, # local copy of torch-fidelity's Inception weights (default: torch hub's cache, else a download)
+    data:str|None=None, # data root where CIFAR-10 lives or is downloaded to (see `penact.data.cifar_dls`)
+    download:bool=True, # download CIFAR-10 and the Inception weights when missing (--no-download: never); without them, a one-line error
     synthetic:bool=False, # CIFAR-shaped random tensors instead of CIFAR-10 (smoke tests)
     seed:int=0, # seed for weights, latents and data order
     device:str|None=None, # torch device (default: cuda if available)
     save_every:int=1000, # checkpoint every this many generator steps (0: only at the end)
     gan_train_epochs:int=30, # GAN-train: epochs of a WRN-16-2 trained on generated images, tested on the real test set (0: skip)
     n_gan_train:int=50_000, # generated images that the GAN-train classifier learns from
-)->dict:
-    "Train the paper's conditional SNGAN on CIFAR-10 with a Gaussian or vMF latent and report IS and FID"
-    if latent not in ('vmf', 'gaussian'): raise ValueError(f"latent must be 'vmf' or 'gaussian', got {latent!r}")
-    if features not in ('inception', 'classifier'): raise ValueError(f"features must be 'inception' or 'classifier', got {features!r}")
-    n_steps, n_critic, bs = check_int(n_steps, 'n_steps'), check_int(n_critic, 'n_critic'), check_int(bs, 'bs')
-    g_ch, d_ch, lr = check_int(g_ch, 'g_ch'), check_int(d_ch, 'd_ch'), check_number(lr, 'lr')
-    n_eval, n_real = check_int(n_eval, 'n_eval', 10), check_int(n_real, 'n_real', 2)     # IS takes 10 splits; FID a covariance
-    seed, save_every = check_int(seed, 'seed', 0), check_int(save_every, 'save_every', 0)
-    gan_train_epochs, n_gan_train = check_int(gan_train_epochs, 'gan_train_epochs', 0), check_int(n_gan_train, 'n_gan_train', 10)
-    if kappa is not None: kappa = check_number(kappa, 'kappa')
-    kappa_factor, kappa_fitted = check_number(kappa_factor, 'kappa_factor'), None
-    dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    torch.manual_seed(seed)
-    clf = None
-    if classifier is not None: clf = torch.load(classifier, map_location=dev, weights_only=False).eval()
-    if (latent == 'vmf' or features == 'classifier') and clf is None:
-        raise ValueError("classifier (a torch.save'd CIFAR-10 classifier) is needed for latent='vmf' and features='classifier'")
-    if latent == 'vmf' and last_linear(clf).in_features != 128:
-        raise ValueError(f"the classifier's penultimate width is {last_linear(clf).in_features}, but the generator's latent_dim is 128")
-    if synthetic:
-        n = max(4 * bs, 256)
-        ds = TensorImages(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 10, (n,)))
-        train_dl, test_ds = tensor_dls(ds, ds, bs=bs, device=dev).train, TensorImages(ds.images, ds.labels, 1)
-    else:
-        dls = cifar_dls('cifar10', root=data_root, bs=bs, augment=False, seed=seed, device=dev, download=download)
-        train_dl, test_ds = dls.train, dls.valid.dataset
-    mean, std = (torch.tensor(v, device=dev)[:, None, None] for v in ((0.491, 0.482, 0.447), (0.247, 0.243, 0.261)))
-    tfm = (lambda x: (x - mean) / std) if normalize else None
-    fx = InceptionFeatures(inception_weights, download=download).to(dev) if features == 'inception' else ClassifierFeatures(clf, tfm)   # fail before training
-    G, D = sngan32(latent_dim=128, n_classes=10, g_ch=g_ch, d_ch=d_ch)
+)->dict: # the run's record (accuracies as fractions)
+    "Train the paper's conditional SNGAN on CIFAR-10 with a Gaussian or vMF latent and report IS, FID, GAN-test and GAN-train"
+    cfg = _settings(out, runs, latent, classifier, unpickle_classifier, kappa, kappa_factor, normalize, n_steps, n_critic, bs, lr, g_ch, d_ch,
+                    n_eval, n_real, features, inception_weights, data, download, synthetic, seed, device, save_every, gan_train_epochs, n_gan_train)
+    key = dict(latent=cfg.latent, seed=cfg.seed, n_steps=cfg.n_steps, features=cfg.features, synthetic=cfg.synthetic)
+    done = [r for r in load(cfg.out).get('runs', []) if all(r.get(k) == v for k, v in key.items())]
+    if done: return done[-1]
+    if cfg.features == 'inception': weights = inception_file(cfg.inception_weights, cfg.download)   # fail before training
+    clf, tfm = _classifier(cfg)
+    train_dl, test = _data(cfg)
+    fx = InceptionFeatures(weights).to(cfg.device) if cfg.features == 'inception' else ClassifierFeatures(clf, tfm)
+    torch.manual_seed(cfg.seed)
     real_dl = train_dl.new(shuffle=False, drop_last=False)
-    if latent == 'vmf' and kappa is None:
-        kappa_fitted, _ = latent_kappa(clf, real_dl, n=n_real, transform=tfm)
-        kappa = kappa_factor * kappa_fitted
-    lat = PriorLatent(VMFPrior.from_model(clf, kappa)) if latent == 'vmf' else GaussianLatent(128)
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    tr = CGANTrainer(G, D, lat, n_critic=n_critic, lr=lr, linear_decay=True, path=out/'ckpt.pth', device=dev)
-    tr.fit(train_dl, n_steps, save_every=save_every)
-    real_stats = feature_stats(extract(fx, real_dl, n=n_real)[0])
-    res = dict(latent=latent, kappa=float(kappa) if latent == 'vmf' else None,
-               kappa_fitted=None if kappa_fitted is None else float(kappa_fitted), n_steps=n_steps, n_critic=n_critic, bs=bs,
-               features=features, seed=seed, synthetic=synthetic,
-               **evaluate_gan(tr.gen, tr.latent, fx, real_stats, n_samples=n_eval, seed=seed))
-    if clf is not None: res['gan_test'] = _gan_test(tr.gen, tr.latent, ClassifierFeatures(clf, tfm), n_eval, seed)
-    if gan_train_epochs: res['gan_train'] = _gan_train(tr.gen, tr.latent, test_ds, n_gan_train, gan_train_epochs, bs, seed, dev)
-    (out/'metrics.json').write_text(json.dumps(res, indent=1))
-    return res
+    kappa, kappa_fitted = cfg.kappa, None
+    if cfg.latent == 'vmf' and kappa is None:
+        kappa_fitted, _ = latent_kappa(clf, real_dl, n=cfg.n_real, transform=tfm)
+        kappa = cfg.kappa_factor * kappa_fitted
+    lat = PriorLatent(VMFPrior.from_model(clf, kappa)) if cfg.latent == 'vmf' else GaussianLatent(128)
+    t0 = time.perf_counter()
+    root = Path(cfg.runs or os.environ.get('PENACT_RUNS') or Path.home() / '.cache' / 'penact' / 'runs').expanduser()   # runs_dir's, made at the first save
+    run = root / 'gan_cifar10' / f"{cfg.latent}_s{cfg.seed}{'_synthetic' if cfg.synthetic else ''}" / 'ckpt.pth'
+    tr = CGANTrainer(*sngan32(latent_dim=128, n_classes=10, g_ch=cfg.g_ch, d_ch=cfg.d_ch), lat, n_critic=cfg.n_critic, lr=cfg.lr,
+                     linear_decay=True, path=run, device=cfg.device)
+    tr.fit(train_dl, cfg.n_steps, save_every=cfg.save_every)
+    real_stats = feature_stats(extract(fx, real_dl, n=cfg.n_real)[0])
+    rec = dict(key, kappa=None if kappa is None else float(kappa), kappa_fitted=kappa_fitted, n_critic=cfg.n_critic, bs=cfg.bs,
+               **evaluate_gan(tr.gen, tr.latent, fx, real_stats, n_samples=cfg.n_eval, seed=cfg.seed))
+    if clf is not None: rec['gan_test'] = gan_test(tr.gen, tr.latent, ClassifierFeatures(clf, tfm), cfg.n_eval, cfg.seed + 1)
+    if cfg.gan_train_epochs:
+        fit = partial(_gan_train_fit, test=test, epochs=cfg.gan_train_epochs, bs=cfg.bs, seed=cfg.seed, device=cfg.device)
+        rec['gan_train'] = gan_train(tr.gen, tr.latent, fit, cfg.n_gan_train, cfg.seed + 2)
+    rec['seconds'] = time.perf_counter() - t0
+    append(cfg.out, 'runs', rec)
+    return rec

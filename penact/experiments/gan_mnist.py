@@ -14,8 +14,8 @@ from fastai.torch_core import set_seed
 
 from ..checks import check_int, check_number, float_list, int_list
 from ..data import TensorImages, tensor_dls
-from ..gan import (CGANTrainer, ClassifierFeatures, GaussianLatent, PriorLatent, extract, fid_from_features, generate,
-                        inception_score, latent_kappa, sngan28)
+from ..gan import CGANTrainer, GaussianLatent, PriorLatent, generate, latent_kappa, sngan28
+from .gan_scoring import ClassifierFeatures, extract, fid_from_features, inception_score
 from ..models.convnet import ConvNet
 from ..prior import VMFPrior
 from .ckd_mnist import classifier_learner, converged, fit_curve, mnist_held_out, student_dls, test_accuracy
