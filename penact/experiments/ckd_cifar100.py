@@ -4,7 +4,7 @@
 
 # %% ../../nbs/12_exp.ckd_cifar100.ipynb #82d25a63
 from __future__ import annotations
-import os, time
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +20,7 @@ from ..shifts import shift as make_shift
 from .cifar import (cifar_classifier, cifar_learner, fit_cifar, load_classifier, milestone_fractions,
                                       save_classifier, synthetic_cifar)
 from .results import append, load
+from .training import check_out
 
 # %% auto #0
 __all__ = ['PUBLISHED', 'METHODS', 'TABLE2', 'TABLE3', 'PARTS', 'TEACHER', 'SYNTHETIC_TEACHER', 'ckd_cifar100']
@@ -35,15 +36,6 @@ TABLE3 = [(m, k, l) for m in ('Label', 'KD', 'CKD') for k, l in
 PARTS = {'teacher': [], 'table2': TABLE2, 'table3': TABLE3, 'all': TABLE2 + TABLE3}
 TEACHER = 'models/wrn_40_2_cifar100.pth'              # the real teacher's default file
 SYNTHETIC_TEACHER = 'models/wrn_40_2_cifar100.synthetic.pth'   # a smoke run's teacher, never the real one
-
-def _check_out(out):
-    "`out` as a Path when it can be a results file, else a one-line error naming the option"
-    p = Path(out)
-    if p.is_dir(): raise ValueError(f"out (--out) {out} is a folder: pass a results file such as results/ckd_cifar100.json")
-    parent = next((q for q in p.absolute().parents if q.exists()), None)
-    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ValueError(f"out (--out) {out} cannot be written: {parent} is not a writable folder")
-    return p
 
 def _dls(cfg, seed):
     "CIFAR-100 (or its synthetic stand-in) with the protocol's augmentation and normalisation"
@@ -63,7 +55,7 @@ def _settings(part, method, shift, level, teacher, out, data, download, epochs, 
         raise ValueError(f"teacher (--teacher) {teacher} is the real teacher's file: a synthetic run never writes it")
     if part == 'one': make_shift(shift, level)          # checks the shift
     return SimpleNamespace(
-        part=part, grid=[(method, shift, float(level))] if part == 'one' else PARTS[part], teacher=teacher, out=_check_out(out),
+        part=part, grid=[(method, shift, float(level))] if part == 'one' else PARTS[part], teacher=teacher, out=check_out(out),
         data=data, download=download, epochs=epochs, milestones=milestone_fractions(milestones, epochs),
         lr=check_number(lr, 'lr'), wd=check_number(wd, 'wd', strict=False), bs_proc=max(1, check_int(bs, 'bs') // max(1, num_distrib())),
         tau=check_number(tau, 'tau'), alpha=check_number(alpha, 'alpha', strict=False), beta=check_number(beta, 'beta', strict=False),

@@ -10,9 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from torch import nn
 from fastai.torch_core import set_seed
-from fastai.vision.core import cifar_stats
 
 from ..checks import check_int, check_number
 from ..data import PadCropFlip, TensorImages, cifar_dls, tensor_dls
@@ -24,6 +22,7 @@ from .gan_scoring import (ClassifierFeatures, InceptionFeatures, evaluate_gan, e
                                             gan_train)
 from .gan_scoring import inception_weights as inception_file
 from .results import append, load
+from .training import check_out
 
 # %% auto #0
 __all__ = ['CLASSIFIER', 'SYNTHETIC_CLASSIFIER', 'KAPPA_FACTOR', 'cifar10_classifier', 'train_gan_cifar10']
@@ -31,15 +30,6 @@ __all__ = ['CLASSIFIER', 'SYNTHETIC_CLASSIFIER', 'KAPPA_FACTOR', 'cifar10_classi
 # %% ../../nbs/15_exp.gan_cifar10.ipynb #885f2670
 CLASSIFIER = 'models/wrn_40_2_cifar10.pth'                    # the prior's classifier, by default
 SYNTHETIC_CLASSIFIER = 'models/wrn_40_2_cifar10.synthetic.pth'   # a smoke run's, never the real one
-
-def _check_out(out, example='results/gan_cifar10.json'):
-    "`out` as a Path when it can be a results file, else a one-line error naming the option"
-    p = Path(out)
-    if p.is_dir(): raise ValueError(f"out (--out) {out} is a folder: pass a results file such as {example}")
-    parent = next((q for q in p.absolute().parents if q.exists()), None)
-    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ValueError(f"out (--out) {out} cannot be written: {parent} is not a writable folder")
-    return p
 
 def cifar10_classifier(
     classifier:str='', # the file to save it to ('': models/wrn_40_2_cifar10.pth, or models/wrn_40_2_cifar10.synthetic.pth with --synthetic)
@@ -84,7 +74,7 @@ def _settings(out, runs, latent, classifier, unpickle_classifier, kappa, kappa_f
     if (latent == 'vmf' or features == 'classifier') and not classifier:
         raise ValueError("classifier (--classifier), a CIFAR-10 classifier's file, is needed for latent='vmf' and features='classifier'")
     return SimpleNamespace(
-        out=_check_out(out), runs=runs, latent=latent, classifier=classifier, unpickle_classifier=unpickle_classifier,
+        out=check_out(out), runs=runs, latent=latent, classifier=classifier, unpickle_classifier=unpickle_classifier,
         kappa=None if kappa is None else check_number(kappa, 'kappa'), kappa_factor=check_number(kappa_factor, 'kappa_factor'),
         normalize=normalize, n_steps=check_int(n_steps, 'n_steps'), n_critic=check_int(n_critic, 'n_critic'), bs=check_int(bs, 'bs'),
         lr=check_number(lr, 'lr'), g_ch=check_int(g_ch, 'g_ch'), d_ch=check_int(d_ch, 'd_ch'),

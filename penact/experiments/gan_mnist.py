@@ -6,24 +6,27 @@
 from __future__ import annotations
 import json, time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 
 from ..checks import check_int, check_number, float_list, int_list
+from ..checkpoint import atomic_save, load_state
 from ..data import TensorImages, tensor_dls
-from ..gan import CGANTrainer, GaussianLatent, PriorLatent, generate, latent_kappa, sngan28
-from .gan_scoring import ClassifierFeatures, extract, fid_from_features, inception_score
+from ..gan import CGANTrainer, GaussianLatent, PriorLatent, latent_kappa, sngan28
 from ..models.convnet import ConvNet
 from ..prior import VMFPrior
-from .ckd_mnist import classifier_learner, converged, fit_curve, mnist_held_out, student_dls, test_accuracy
+from .gan_scoring import (ClassifierFeatures, class_spread, extract, fid_from_features, gan_test, gan_train,
+                                            generated, inception_score)
+from .mnist import classifier_dls, classifier_learner, converged, fit_classifier, mnist_held_out, test_accuracy
 from .results import append, check_network, load, runs_dir, update
+from .training import check_out
 
 # %% auto #0
-__all__ = ['gan_latent', 'class_spread', 'gan_scores', 'gan_train_score', 'classifier_accuracy', 'train_gan', 'sample_grid',
-           'gan_mnist']
+__all__ = ['gan_latent', 'gan_scores', 'classifier_accuracy', 'gan_train_score', 'train_gan', 'sample_grid', 'gan_mnist']
 
 # %% ../../nbs/14_exp.gan_mnist.ipynb #392a9909
 def gan_latent(kind:str, # 'gaussian' (z ~ N(0, I)) or 'vmf' (z = sqrt(d) vMF(w_y, kappa) from `classifier`'s head)
@@ -37,13 +40,6 @@ def gan_latent(kind:str, # 'gaussian' (z ~ N(0, I)) or 'vmf' (z = sqrt(d) vMF(w_
     if classifier is None or kappa is None: raise ValueError("the 'vmf' latent needs the prior's classifier and kappa")
     return PriorLatent(VMFPrior.from_model(classifier, kappa))
 
-@torch.no_grad()
-def class_spread(feats:Tensor, # features, shape (n, k)
-                 labels:Tensor, # classes, shape (n,)
-                 n_classes:int=10)->float:
-    "Within-class spread: the mean over classes of the trace of the features' covariance"
-    return float(torch.stack([torch.cov(feats[labels == c].double().T).trace() for c in range(n_classes)]).mean())
-
 def gan_scores(
     gen, # the generator
     latent, # its latent source
@@ -52,16 +48,28 @@ def gan_scores(
     n:int=10_000, # generated images, balanced over the classes
     seed:int=0, # seed of the latents
 )->dict:
-    "GAN-test (the judge's accuracy on generated images of the asked class), FID and IS in the judge's feature space, spread"
-    labels = torch.arange(int(n)) % gen.n_classes
-    dev = next(gen.parameters()).device
-    with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
-        torch.manual_seed(seed)
-        fake = generate(gen, latent, labels.to(dev)).cpu()
+    "GAN-test, FID and IS in the judge's feature space, and the within-class spread against real images (`penact.experiments.gan_scoring`)"
+    fake, labels = generated(gen, latent, n, seed)
     f_fake, p_fake = extract(judge, fake)
     f_real, _ = extract(judge, real[0].float() / 255)
-    return dict(gan_test=float((p_fake.argmax(1) == labels).float().mean()), fid=fid_from_features(f_fake, f_real),
+    return dict(gan_test=gan_test(gen, latent, judge, n, seed), fid=fid_from_features(f_fake, f_real),
                 **{'is': inception_score(p_fake)[0]}, spread=class_spread(f_fake, labels) / class_spread(f_real, real[1]))
+
+def classifier_accuracy(data:dict, # splits: 'train' (uint8 images, labels), 'valid', 'test'
+                        epochs:int, # epochs of the one-cycle schedule
+                        seed:int, # seed of the initialisation and data order
+                        device=None, # where it trains
+                        width:int=16, # the ConvNet's width
+                        feat_dim:int=32, # its penultimate width
+                        path=None, # checkpoint, written after every epoch (a run found there continues; removed at the end)
+                       )->float:
+    "Test accuracy of a `ConvNet` trained on data['train'] (one-cycle Adam, lr 3e-3, batch 128): GAN-train's classifier"
+    set_seed(seed, reproducible=True)
+    learn = classifier_learner(classifier_dls(data, bs=128, device=device), ConvNet(width=width, feat_dim=feat_dim))
+    fit_classifier(learn, epochs, 3e-3, path)
+    acc = test_accuracy(learn.model, *data['test'])
+    if path is not None: Path(path).unlink(missing_ok=True)
+    return acc
 
 def gan_train_score(
     gen, # the generator
@@ -73,23 +81,9 @@ def gan_train_score(
     device=None, # where the classifier trains
     path=None, # the classifier's checkpoint, written after every epoch (a run found there continues; None: none)
 )->float:
-    "GAN-train: the real test accuracy of a classifier trained on generated images only"
-    labels = torch.arange(int(n)) % gen.n_classes
-    dev = next(gen.parameters()).device
-    with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
-        torch.manual_seed(seed)
-        fake = (generate(gen, latent, labels.to(dev)).cpu() * 255).round().to(torch.uint8)
-    return classifier_accuracy(dict(train=(fake, labels), valid=test, test=test), epochs, seed, device, path=path)
-
-def classifier_accuracy(data:dict, epochs:int, seed:int, device=None, width:int=16, feat_dim:int=32, path=None)->float:
-    """Test accuracy of a `ConvNet` trained on data['train'] (one-cycle Adam, lr 3e-3, batch 128); with `path`, resumable
-    epoch by epoch from that checkpoint, which is removed at the end"""
-    set_seed(seed, reproducible=True)
-    learn = classifier_learner(student_dls(data, bs=128, device=device), ConvNet(width=width, feat_dim=feat_dim))
-    fit_curve(learn, epochs, 3e-3, path)
-    acc = test_accuracy(learn.model, *data['test'])
-    if path is not None: Path(path).unlink(missing_ok=True)
-    return acc
+    "GAN-train (`penact.experiments.gan_scoring.gan_train`) with `classifier_accuracy` as the classifier"
+    fit = lambda x, y: classifier_accuracy(dict(train=(x, y), valid=test, test=test), epochs, seed, device, path=path)
+    return gan_train(gen, latent, fit, n, seed)
 
 # %% ../../nbs/14_exp.gan_mnist.ipynb #506ab3b6
 def train_gan(
@@ -129,37 +123,115 @@ def train_gan(
 
 # %% ../../nbs/14_exp.gan_mnist.ipynb #8fc1305e
 def _classifier(data, width, feat_dim, epochs, seed, device, path):
-    "A ConvNet trained on the training split (or loaded from `path`) and its test accuracy"
+    "A ConvNet trained on the training split (or loaded from `path`, with `weights_only=True`) and the record of its training"
     set_seed(seed, reproducible=True)
     model = ConvNet(width=width, feat_dim=feat_dim)
     if path.exists():
-        ck = torch.load(path, weights_only=False)
+        ck = load_state(path)
         model.load_state_dict(ck['model'])
         return model.to(device or 'cpu').eval(), ck['info']
-    learn = classifier_learner(student_dls(data, bs=128, device=device), model)
+    learn = classifier_learner(classifier_dls(data, bs=128, device=device), model)
     run = path.with_name(path.stem + '_run.pth')              # the classifier's training, resumable epoch by epoch
-    curve = fit_curve(learn, epochs, 3e-3, run)
+    curve = fit_classifier(learn, epochs, 3e-3, run)['history']
     info = dict(accuracy=test_accuracy(model, *data['test']), width=width, feat_dim=feat_dim, epochs=epochs, seed=seed,
                 valid_curve=curve, converged=converged(curve))
-    torch.save(dict(model=model.state_dict(), info=info), path)
+    atomic_save(dict(model=model.state_dict(), info=info), path)
     run.unlink()
     return model.eval(), info
 
-def sample_grid(gen, latent, path, per_class:int=8, seed:int=0):
+def sample_grid(gen, # the generator
+                latent, # its latent source
+                path, # the PNG file
+                per_class:int=8, # images of each class (a row per class)
+                seed:int=0): # seed of the latents
     "Save `per_class` generated images of every class as one PNG (a row per class)"
-    dev = next(gen.parameters()).device
-    labels = torch.arange(gen.n_classes, device=dev).repeat_interleave(per_class)
-    with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
-        torch.manual_seed(seed)
-        x = generate(gen, latent, labels).cpu()
+    x, _ = generated(gen, latent, gen.n_classes * per_class, seed)
+    x = x.view(per_class, gen.n_classes, *x.shape[1:]).transpose(0, 1)        # generated's labels cycle through the classes
     h, w = x.shape[-2:]
-    grid = x[:, 0].reshape(gen.n_classes, per_class, h, w).permute(0, 2, 1, 3).reshape(gen.n_classes * h, per_class * w)
+    grid = x[:, :, 0].permute(0, 2, 1, 3).reshape(gen.n_classes * h, per_class * w)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     plt.imsave(path, grid.numpy(), cmap='gray', vmin=0, vmax=1)
 
+def _settings(out, data, runs, part, seeds, kappa_factors, select_seed, dim, steps, eval_every, n_critic, bs, lr, ch, n_eval, n_gan_train,
+              clf_epochs, threads, device, quick):
+    "Every argument checked before any work; `quick` shrinks the protocol to a smoke run"
+    if part not in ('all', 'classifiers', 'select', 'grid'): raise ValueError(f"part must be 'all', 'classifiers', 'select' or 'grid', got {part!r}")
+    c = SimpleNamespace(out=check_out(out), data=data, runs=runs, part=part, seeds=int_list(seeds, 'seeds'),
+                        factors=float_list(kappa_factors, 'kappa_factors'), select_seed=check_int(select_seed, 'select_seed', 0),
+                        lr=check_number(lr, 'lr'), threads=check_int(threads, 'threads', 0), device=device, quick=quick)
+    for name, v in (('dim', dim), ('steps', steps), ('eval_every', eval_every), ('n_critic', n_critic), ('bs', bs), ('ch', ch),
+                    ('n_eval', n_eval), ('n_gan_train', n_gan_train), ('clf_epochs', clf_epochs)): setattr(c, name, check_int(v, name, 1))
+    if quick:
+        c.seeds, c.factors, c.steps, c.eval_every, c.n_eval, c.n_gan_train, c.clf_epochs = c.seeds[:1], c.factors[:2], 20, 10, 500, 1000, 1
+    return c
+
+def _config(c, split):
+    "The protocol as recorded in the results file"
+    return dict(dim=c.dim, steps=c.steps, eval_every=c.eval_every, n_critic=c.n_critic, bs=c.bs, lr=c.lr, ch=c.ch, n_eval=c.n_eval,
+                n_gan_train=c.n_gan_train, clf_epochs=c.clf_epochs, seeds=c.seeds, kappa_factors=c.factors, select_seed=c.select_seed,
+                model=f'sngan28(g_ch={c.ch}, d_ch={c.ch})', optimizer='Adam (0, 0.9), linear decay to 0, hinge loss',
+                n_train=len(split['train'][0]), n_valid=len(split['valid'][0]),
+                prior='ConvNet(width=16, feat_dim=dim), seed 0', judge='ConvNet(width=32, feat_dim=64), seed 1')
+
+def _classifiers(c, split):
+    "The prior's classifier and the judge (trained or loaded, checked against the results file) and the reference scores of real images"
+    prior, p_info = _classifier(split, 16, c.dim, c.clf_epochs, 0, c.device, c.folder / 'prior.pth')
+    judge_model, j_info = _classifier(split, 32, 64, c.clf_epochs, 1, c.device, c.folder / 'judge.pth')
+    check_network(load(c.out).get('classifiers', {}).get('prior'), p_info, "the prior's classifier", c.out)
+    check_network(load(c.out).get('classifiers', {}).get('judge'), j_info, 'the judge', c.out)
+    judge = ClassifierFeatures(judge_model.to(c.dev))
+    prior.to(c.dev)
+    if 'classifiers' not in load(c.out):
+        dl = [(split['train'][0][i:i + 1000].float() / 255, split['train'][1][i:i + 1000]) for i in range(0, len(split['train'][0]), 1000)]
+        kappa_hat, cos = latent_kappa(prior, dl)
+        f_t, p_t = extract(judge, split['test'][0].float() / 255)
+        f_v, _ = extract(judge, split['valid'][0].float() / 255)
+        real = dict(train=(split['train'][0][:c.n_gan_train], split['train'][1][:c.n_gan_train]), valid=split['valid'], test=split['test'])
+        ref = dict(gan_test=j_info['accuracy'], fid=fid_from_features(f_v, f_t), **{'is': inception_score(p_t)[0]},
+                   gan_train=classifier_accuracy(real, c.clf_epochs, 0, c.device, path=c.folder / 'reference_run.pth'))
+        update(c.out, lambda r: r.update(classifiers=dict(prior=dict(p_info, kappa_fitted=kappa_hat, mean_cos=cos), judge=j_info), reference=ref))
+    return prior, judge
+
+def _grid_run(c, split, prior, judge, kind, seed, kappa):
+    "One run of the grid, scored on the test set and appended to the results (skipped when it is there)"
+    if (kind, seed) in {(r['latent'], r['seed']) for r in load(c.out).get('runs', [])}: return
+    run = c.folder / f'{kind}_s{seed}'
+    tr, curve = train_gan(gan_latent(kind, c.dim, prior, kappa), split, judge, run, c.steps, c.eval_every, c.n_critic, c.bs, c.lr, c.ch, seed, c.device)
+    t0 = time.perf_counter()
+    sc = gan_scores(tr.gen, tr.latent, judge, split['test'], n=c.n_eval, seed=seed)
+    gt = gan_train_score(tr.gen, tr.latent, split['test'], n=c.n_gan_train, epochs=c.clf_epochs, seed=seed, device=c.device,
+                         path=run / 'gan_train_run.pth')
+    png = c.out.with_suffix('') / f'{kind}_s{seed}.png'
+    sample_grid(tr.gen, tr.latent, png, seed=seed)
+    append(c.out, 'runs', dict(latent=kind, seed=seed, steps=c.steps, kappa=kappa if kind == 'vmf' else None, gan_train=gt, **sc,
+                               grid=png.name, valid_curve=curve, history=tr.history,
+                               seconds=sum(x['seconds'] for x in curve) + time.perf_counter() - t0))   # every training chunk, and the scoring
+
+def _select_kappa(c, split, prior, judge):
+    "kappa by held-out FID among the candidates (multiples of the fit), each trained once under `select_seed`; recorded as it goes"
+    sel = load(c.out).get('kappa_selection', {})
+    if 'chosen' in sel: return sel['chosen']
+    kappa_hat = load(c.out)['classifiers']['prior']['kappa_fitted']
+    cands, curves = dict(sel.get('candidates', {})), dict(sel.get('curves', {}))
+    for f in c.factors:
+        k = kappa_hat * f
+        if f'{k:.4g}' in cands: continue
+        _, curve = train_gan(gan_latent('vmf', c.dim, prior, k), split, judge, c.folder / f'select_k{k:.4g}', c.steps, c.eval_every,
+                             c.n_critic, c.bs, c.lr, c.ch, c.select_seed, c.device)
+        cands[f'{k:.4g}'], curves[f'{k:.4g}'] = curve[-1]['fid'], curve     # the curve shows whether the run converged
+        update(c.out, lambda r: r.setdefault('kappa_selection', {}).update(candidates=dict(cands), curves=dict(curves)))
+    chosen = float(min(cands, key=cands.get))
+    update(c.out, lambda r: r.__setitem__('kappa_selection', dict(
+        candidates=cands, curves=curves, chosen=chosen, fitted=kappa_hat,
+        score="FID in the judge's feature space between generated and held-out real images, at the last step (lower is better)")))
+    return chosen
+
+# %% ../../nbs/14_exp.gan_mnist.ipynb #abb3f4ef
 def gan_mnist(
     out:str='results/gan_mnist.json', # the results file (resumed: runs already in it are not run again)
     data:str=None, # data root holding MNIST/raw (default: `penact.data.data_root()`)
+    runs:str=None, # folder of checkpoints (default: $PENACT_RUNS, else ~/.cache/penact/runs)
+    part:str='all', # 'classifiers' (the prior's classifier, the judge, the scores of real images), 'select' (the first Gaussian run and kappa), 'grid' (every seed at the chosen kappa), or 'all'
     seeds:str='0,1,2', # seeds of the runs (each: one Gaussian and one vMF GAN)
     kappa_factors:str='1,0.5,0.25,0.125', # candidates for kappa, as multiples of the prior classifier's fitted kappa
     select_seed:int=100, # seed of the kappa selection runs (not one of the grid's)
@@ -168,82 +240,30 @@ def gan_mnist(
     eval_every:int=1000, # held-out scores every this many steps
     n_critic:int=1, # discriminator steps per generator step
     bs:int=64, # batch size
-    lr:float=2e-4, # Adam's learning rate, decayed linearly to 0
+    lr:float=2e-4, # Adam's learning rate, decayed linearly to 0, > 0
     ch:int=16, # channels of the generator and the discriminator
     n_eval:int=10_000, # generated images for GAN-test, FID, IS and spread (the test set has 10,000)
     n_gan_train:int=50_000, # generated images that the GAN-train classifier learns from
     clf_epochs:int=10, # epochs of every classifier (the prior's, the judge's, GAN-train's)
-    runs:str=None, # folder of checkpoints (default: $PENACT_RUNS, else ~/.cache/penact/runs)
     threads:int=0, # torch's CPU threads (0: torch's default)
     device:str=None, # 'cpu', 'cuda', ... (None: CPU)
     quick:bool=False, # a smoke run of a minute: 2,000 training images, 20 steps, one seed, two candidates
-)->dict:
+)->dict: # the results file's content
     "vMF-GAN against a Gaussian latent on MNIST (paper §4.3), judged by GAN-train, GAN-test, FID and IS in a classifier's feature space"
-    seeds, factors = int_list(seeds, 'seeds'), float_list(kappa_factors, 'kappa_factors')
-    for name, v in (('dim', dim), ('steps', steps), ('eval_every', eval_every), ('n_critic', n_critic), ('bs', bs), ('ch', ch),
-                    ('n_eval', n_eval), ('n_gan_train', n_gan_train), ('clf_epochs', clf_epochs)): check_int(v, name, 1)
-    check_int(select_seed, 'select_seed', 0); check_number(lr, 'lr')
-    if threads: torch.set_num_threads(int(threads))
-    if quick:
-        seeds, factors, steps, eval_every, n_eval, n_gan_train, clf_epochs = seeds[:1], factors[:2], 20, 10, 500, 1000, 1
-    split = mnist_held_out(data, n_valid=500 if quick else 5_000, n_train=2000 if quick else None, n_test=500 if quick else None)
-    folder = runs_dir('gan_mnist' + ('_quick' if quick else ''), runs)
-    grids = Path(out).with_suffix('')
-    dev = torch.device(device or 'cpu')
-    cfg = dict(dim=dim, steps=steps, eval_every=eval_every, n_critic=n_critic, bs=bs, lr=lr, ch=ch, n_eval=n_eval, n_gan_train=n_gan_train,
-               clf_epochs=clf_epochs, seeds=seeds, kappa_factors=factors, select_seed=select_seed, model=f'sngan28(g_ch={ch}, d_ch={ch})',
-               optimizer='Adam (0, 0.9), linear decay to 0, hinge loss', n_train=len(split['train'][0]), n_valid=len(split['valid'][0]),
-               prior='ConvNet(width=16, feat_dim=dim), seed 0', judge='ConvNet(width=32, feat_dim=64), seed 1')
-    update(out, lambda r: r.__setitem__('config', cfg))
-    prior, p_info = _classifier(split, 16, dim, clf_epochs, 0, device, folder / 'prior.pth')
-    judge_model, j_info = _classifier(split, 32, 64, clf_epochs, 1, device, folder / 'judge.pth')
-    check_network(load(out).get('classifiers', {}).get('prior'), p_info, "the prior's classifier", out)
-    check_network(load(out).get('classifiers', {}).get('judge'), j_info, 'the judge', out)
-    judge = ClassifierFeatures(judge_model.to(dev))
-    prior.to(dev)
-    if 'classifiers' not in load(out):
-        dl = [(split['train'][0][i:i + 1000].float() / 255, split['train'][1][i:i + 1000]) for i in range(0, len(split['train'][0]), 1000)]
-        kappa_hat, cos = latent_kappa(prior, dl)
-        f_t, p_t = extract(judge, split['test'][0].float() / 255)
-        f_v, _ = extract(judge, split['valid'][0].float() / 255)
-        ref = dict(gan_test=j_info['accuracy'], fid=fid_from_features(f_v, f_t), **{'is': inception_score(p_t)[0]},
-                   gan_train=classifier_accuracy(dict(train=(split['train'][0][:n_gan_train], split['train'][1][:n_gan_train]),
-                                                      valid=split['valid'], test=split['test']), clf_epochs, 0, device,
-                                                 path=folder / 'reference_run.pth'))
-        update(out, lambda r: r.update(classifiers=dict(prior=dict(p_info, kappa_fitted=kappa_hat, mean_cos=cos), judge=j_info),
-                                       reference=ref))
-    kappa_hat = load(out)['classifiers']['prior']['kappa_fitted']
-
-    def grid_run(kind, seed, kappa):
-        "One run of the grid, scored on the test set and appended to the results (skipped when it is there)"
-        if (kind, seed) in {(r['latent'], r['seed']) for r in load(out).get('runs', [])}: return
-        tr, curve = train_gan(gan_latent(kind, dim, prior, kappa), split, judge, folder / f'{kind}_s{seed}', steps, eval_every,
-                              n_critic, bs, lr, ch, seed, device)
-        t0 = time.perf_counter()
-        sc = gan_scores(tr.gen, tr.latent, judge, split['test'], n=n_eval, seed=seed)
-        gt = gan_train_score(tr.gen, tr.latent, split['test'], n=n_gan_train, epochs=clf_epochs, seed=seed, device=device,
-                             path=folder / f'{kind}_s{seed}' / 'gan_train_run.pth')
-        png = grids / f'{kind}_s{seed}.png'
-        sample_grid(tr.gen, tr.latent, png, seed=seed)
-        rec = dict(latent=kind, seed=seed, steps=steps, kappa=kappa if kind == 'vmf' else None, gan_train=gt, **sc,
-                   grid=png.name, valid_curve=curve, history=tr.history, seconds=sum(c['seconds'] for c in curve) + time.perf_counter() - t0)   # each training chunk, whichever process ran it, and the scoring
-        append(out, 'runs', rec)
-
-    grid_run('gaussian', seeds[0], None)      # first: its held-out curve shows whether the schedule suffices
-    sel = load(out).get('kappa_selection', {})
-    if 'chosen' not in sel:
-        cands, curves = dict(sel.get('candidates', {})), dict(sel.get('curves', {}))
-        for f in factors:
-            k = kappa_hat * f
-            if f'{k:.4g}' in cands: continue
-            _, curve = train_gan(gan_latent('vmf', dim, prior, k), split, judge, folder / f'select_k{k:.4g}', steps, eval_every, n_critic,
-                                 bs, lr, ch, select_seed, device)
-            cands[f'{k:.4g}'], curves[f'{k:.4g}'] = curve[-1]['fid'], curve     # the curve shows whether the run converged
-            update(out, lambda r: r.setdefault('kappa_selection', {}).update(candidates=dict(cands), curves=dict(curves)))
-        update(out, lambda r: r.__setitem__('kappa_selection', dict(
-            candidates=cands, curves=curves, chosen=float(min(cands, key=cands.get)), fitted=kappa_hat,
-            score="FID in the judge's feature space between generated and held-out real images, at the last step (lower is better)")))
-    kappa = load(out)['kappa_selection']['chosen']
-    for seed in seeds:
-        for kind in ('gaussian', 'vmf'): grid_run(kind, seed, kappa)
-    return load(out)
+    c = _settings(out, data, runs, part, seeds, kappa_factors, select_seed, dim, steps, eval_every, n_critic, bs, lr, ch, n_eval, n_gan_train,
+                  clf_epochs, threads, device, quick)
+    if c.threads: torch.set_num_threads(c.threads)
+    split = mnist_held_out(c.data, n_valid=500 if c.quick else 5_000, n_train=2000 if c.quick else None, n_test=500 if c.quick else None)
+    c.folder, c.dev = runs_dir('gan_mnist' + ('_quick' if c.quick else ''), c.runs), torch.device(c.device or 'cpu')
+    update(c.out, lambda r: r.__setitem__('config', _config(c, split)))
+    prior, judge = _classifiers(c, split)
+    if c.part == 'classifiers': return load(c.out)
+    if c.part in ('all', 'select'):
+        _grid_run(c, split, prior, judge, 'gaussian', c.seeds[0], None)      # first: its held-out curve shows whether the schedule suffices
+        _select_kappa(c, split, prior, judge)
+    if c.part in ('all', 'grid'):
+        kappa = load(c.out).get('kappa_selection', {}).get('chosen')
+        if kappa is None: raise ValueError(f"no kappa has been chosen in {c.out} yet: run part='select' (--part select) first")
+        for seed in c.seeds:
+            for kind in ('gaussian', 'vmf'): _grid_run(c, split, prior, judge, kind, seed, kappa)
+    return load(c.out)
