@@ -117,7 +117,7 @@ def train_gan_cifar10(
     unpickle_classifier:bool=False, # the classifier file is a whole pickled nn.Module: loading it RUNS CODE FROM THE FILE (only for files you trust)
     kappa:float|None=None, # vMF concentration of the latent (None: `kappa_factor` times `latent_kappa`'s fit to the classifier's activations of `n_real` training images)
     kappa_factor:float=KAPPA_FACTOR, # the fitted kappa's scale when kappa is None (1/8: the MNIST study's held-out choice)
-    normalize:bool=False, # with --unpickle-classifier: the module takes CIFAR-normalised inputs (files of `cifar10_classifier` normalise inside)
+    normalize:bool=False, # with --unpickle_classifier: the module takes CIFAR-normalised inputs (files of `cifar10_classifier` normalise inside)
     n_steps:int=100_000, # generator steps (mimicry: 100k)
     n_critic:int=5, # discriminator steps per generator step
     bs:int=64, # batch size

@@ -113,13 +113,13 @@ def inception_weights(weights_path:str|Path|None=None, # a local copy of torch-f
     if not cached.is_file():
         if not download:
             raise FileNotFoundError(f"no Inception weights in {cached.parent} and downloading is off (--no-download): pass "
-                                    f"--inception-weights <a copy of {fname}> or allow the download")
+                                    f"--inception_weights <a copy of {fname}> or allow the download")
         cached.parent.mkdir(parents=True, exist_ok=True)
         try: torch.hub.download_url_to_file(INCEPTION_URL, str(cached), hash_prefix=INCEPTION_URL.rsplit('-', 1)[1].split('.')[0], progress=False)
         except Exception as e:
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise FileNotFoundError(f"could not download the Inception weights from {INCEPTION_URL} ({reason}): "
-                                    f"pass --inception-weights <a copy of {fname}>") from None
+                                    f"pass --inception_weights <a copy of {fname}>") from None
     return check_weights_hash(cached)
 
 class InceptionFeatures(nn.Module):
