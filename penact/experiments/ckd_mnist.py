@@ -4,33 +4,27 @@
 
 # %% ../../nbs/11_exp.ckd_mnist.ipynb #b18f0902
 from __future__ import annotations
-import os, random, time
 from pathlib import Path
 
 import torch
 from torch import Tensor
 import torch.nn.functional as F
-from fastai.callback.core import Callback
-from fastai.callback.schedule import fit_one_cycle
-from fastcore.basics import store_attr
-from fastai.data.core import DataLoaders
-from ..learner import Learner, TorchAdam
-from fastai.losses import CrossEntropyLossFlat
-from fastai.metrics import accuracy
-from fastai.torch_core import TensorImage, set_seed
+from fastcore.basics import AttrDict
+from fastai.torch_core import set_seed
 
-from ..checks import check_int, float_list, int_list
+from ..checks import check_int, check_number, float_list, int_list
+from ..checkpoint import atomic_save, load_state, plain
 from ..ckd import distill_cbs, tune_kappa, vmf_stats
-from ..data import TensorImages, mnist_dls, tensor_dls
 from ..models.convnet import ConvNet
 from ..prior import penultimate
-from ..shifts import shift
+from .mnist import (classifier_dls, classifier_learner, converged, fit_classifier, mnist_held_out,
+                                      test_accuracy)
 from .results import check_network, load, runs_dir, update
+from .training import check_out
 
 # %% auto #0
-__all__ = ['SHIFTS', 'STRONGEST', 'table3_grid', 'mnist_held_out', 'shift_once', 'student_dls', 'classifier_learner',
-           'EpochCheckpoint', 'fit_curve', 'recorded', 'converged', 'test_accuracy', 'class_order', 'same_cycle',
-           'adjacency', 'ckd_mnist']
+__all__ = ['SHIFTS', 'STRONGEST', 'student_dls', 'PARTS', 'table3_grid', 'recorded', 'fit_curve', 'class_order', 'same_cycle',
+           'adjacency', 'table3', 'figure3', 'control', 'ckd_mnist']
 
 # %% ../../nbs/11_exp.ckd_mnist.ipynb #1ab21d3b
 SHIFTS = [('none', 0.)] + [('photometric', d) for d in (0.2, 0.4, 0.6, 0.8, 1.0)] + [('downsample', r) for r in (0.75, 0.5, 0.25)]
@@ -41,112 +35,16 @@ def table3_grid(seeds:list)->list:
     return [(m, kind, float(lev), s) for s in seeds for kind, lev in SHIFTS
             for m in ('Label', 'KD', 'CKD') + (('CKD+KD',) if (kind, lev) in [('none', 0.)] + STRONGEST else ())]
 
-def mnist_held_out(
-    root=None, # data root holding MNIST/raw (default: `penact.data.data_root()`)
-    n_valid:int=5_000, # training images held out for validation
-    seed:int=0, # seed of the split
-    n_train:int|None=None, # keep only this many training images (None: all the others)
-    n_test:int|None=None, # keep only this many test images (None: all 10,000)
-    download:bool=True, # fetch MNIST through torchvision when it is missing (online); offline, a clear error
-)->dict:
-    "MNIST as uint8 (n, 1, 28, 28) images with labels: a training split, a held-out validation split, the test set"
-    dls = mnist_dls(root, device='cpu', download=download)
-    x, y = dls.train_ds.images, dls.train_ds.labels
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    tr, va = perm[n_valid:], perm[:n_valid]
-    if n_train is not None: tr = tr[:n_train]
-    xt, yt = dls.valid_ds.images, dls.valid_ds.labels
-    if n_test is not None: xt, yt = xt[:n_test], yt[:n_test]
-    return dict(train=(x[tr], y[tr]), valid=(x[va], y[va]), test=(xt, yt))
-
-def shift_once(
-    x:Tensor, # uint8 images (n, c, h, w)
-    kind:str, # 'none', 'photometric' or 'downsample'
-    level:float, # delta of the photometric shift or rate of the downsampling
-    seed:int=0, # seed of the random factors
-)->Tensor: # float images in [0, 1]
-    "The images shifted once, with seeded random factors: a fixed, shifted validation set"
-    xf = x.float() / 255
-    tfm = shift(kind, level)
-    if tfm is None: return xf
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return tfm(TensorImage(xf), split_idx=0).as_subclass(Tensor)
-
-def student_dls(
-    data:dict, # the splits of `mnist_held_out`
-    kind:str='none', # the shift of the training data: 'none', 'photometric' or 'downsample'
-    level:float=0., # its delta or rate
-    bs:int=128, # batch size
-    device=None, # where batches go (None: fastai's default device)
-)->DataLoaders:
-    "Training batches shifted afresh at every step, and the held-out images shifted once: the student's own (shifted) data"
-    valid = TensorImages(shift_once(data['valid'][0], kind, level), data['valid'][1], 1)
-    dls = tensor_dls(TensorImages(*data['train'], 0), valid, bs=bs, device=device)
-    tfm = shift(kind, level)
-    if tfm is not None: dls.train.after_batch.add(tfm)
-    return dls
-
-# %% ../../nbs/11_exp.ckd_mnist.ipynb #a396912e
-def classifier_learner(dls, model, cbs=()):
-    "A Learner for an MNIST classifier: cross-entropy, accuracy, PyTorch's Adam without weight decay"
-    return Learner(dls, model, loss_func=CrossEntropyLossFlat(), metrics=accuracy,
-                   opt_func=TorchAdam, cbs=list(cbs))
-
-class EpochCheckpoint(Callback):
-    "After every epoch: the weights, the optimiser, the random states, the validation curve and the training seconds so far, in one file"
-    order = 60  # after the Recorder has the epoch's metrics
-    def __init__(self, path:Path, curve:list, seconds:float=0.): store_attr(); self.start = len(curve)
-    def before_fit(self): self.t0 = time.perf_counter()
-
-    def after_epoch(self):
-        if self.epoch < self.start: return              # an epoch skipped on resuming (fastai still ends it)
-        names = self.recorder.metric_names[1:]
-        self.curve.append(float(dict(zip(names, self.recorder.values[-1]))['accuracy']))
-        tmp = self.path.with_name(self.path.name + '.tmp')
-        torch.save(dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch + 1, curve=self.curve,
-                        seconds=self.seconds + time.perf_counter() - self.t0,
-                        rng=torch.get_rng_state(), py_rng=random.getstate(), dl_rng=self.learn.dls.train.rng.getstate()), tmp)
-        os.replace(tmp, self.path)                      # an interrupted save never leaves a broken checkpoint
-
-def fit_curve(learn, epochs:int, lr:float,
-              path=None)->list: # checkpoint file, written after every epoch; a run found there continues (None: none)
-    "Train with the one-cycle schedule; the validation accuracy after every epoch (`learn.seconds_before`: the seconds a resumed run had trained before)"
-    learn.seconds_before = 0.
-    if path is None:
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
-        names = learn.recorder.metric_names[1:]
-        return [float(dict(zip(names, v))['accuracy']) for v in learn.recorder.values]
-    path, start, curve = Path(path), 0, []
-    if path.exists():
-        ck = torch.load(path, weights_only=False)
-        learn.model.load_state_dict(ck['model'])
-        learn.create_opt()
-        learn.opt.load_state_dict(ck['opt'])
-        torch.set_rng_state(ck['rng']); random.setstate(ck['py_rng']); learn.dls.train.rng.setstate(ck['dl_rng'])
-        start, curve, learn.seconds_before = ck['epoch'], ck['curve'], ck.get('seconds', 0.)
-    if start < epochs:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with learn.no_bar(), learn.no_logging():
-            learn.fit_one_cycle(epochs, lr, start_epoch=start, cbs=EpochCheckpoint(path, curve, learn.seconds_before))
-    return curve
-
 def recorded(records:list, keys:tuple, **match)->set:
     "The `keys` of every record whose fields equal `match`: what a grid has already run (at this budget, say)"
     return {tuple(r[k] for k in keys) for r in records if all(r.get(f) == v for f, v in match.items())}
 
-def converged(curve:list, tol:float=0.003, last:int=2)->bool:
-    "Whether training had stopped improving: the best of the `last` epochs' validation accuracy is at most `tol` above the best before them"
-    if len(curve) <= last: return False
-    return max(curve[-last:]) <= max(curve[:-last]) + tol
+# %% ../../nbs/11_exp.ckd_mnist.ipynb #f7a1370c
+student_dls = classifier_dls
 
-@torch.no_grad()
-def test_accuracy(model, x:Tensor, y:Tensor, bs:int=1000)->float:
-    "Accuracy of `model` (eval mode) on uint8 images x with labels y"
-    model.eval()
-    dev = next(model.parameters()).device
-    hits = sum(int((model(x[i:i + bs].to(dev).float() / 255).argmax(-1).cpu() == y[i:i + bs]).sum()) for i in range(0, len(x), bs))
-    return hits / len(x)
+def fit_curve(learn, epochs:int, lr:float, path=None)->list:
+    "`fit_classifier(learn, epochs, lr, path)`'s held-out accuracy after every epoch"
+    return fit_classifier(learn, epochs, lr, path)['history']
 
 # %% ../../nbs/11_exp.ckd_mnist.ipynb #7ed2a3d4
 @torch.no_grad()
@@ -168,22 +66,22 @@ def adjacency(a:list, b:list)->float:
     return len(pairs(a) & pairs(b)) / len(a)
 
 # %% ../../nbs/11_exp.ckd_mnist.ipynb #e6a3cc53
-def _teacher(data, width, feat_dim, epochs, lr, bs, device, path):
-    "Train the teacher on clean data (or load it from `path`); its validation curve and test accuracy"
+def _teacher(cfg:AttrDict, split:dict, feat_dim:int)->tuple:
+    "The teacher with penultimate width `feat_dim`, trained on clean data (or loaded from the runs folder); the model and its record"
+    path = cfg.folder / f'teacher_d{feat_dim}.pth'
     set_seed(0, reproducible=True)
-    model = ConvNet(width=width, feat_dim=feat_dim)
+    model = ConvNet(width=cfg.width, feat_dim=feat_dim)
     if path.exists():
-        ck = torch.load(path, weights_only=False)
+        ck = load_state(path)
         model.load_state_dict(ck['model'])
         return model, ck['info']
-    t0 = time.perf_counter()
-    learn = classifier_learner(student_dls(data, bs=bs, device=device), model)
+    learn = classifier_learner(classifier_dls(split, bs=cfg.bs, device=cfg.device), model)
     run = path.with_name(path.stem + '_run.pth')              # the teacher's training, resumable epoch by epoch
-    curve = fit_curve(learn, epochs, lr, run)
-    info = dict(accuracy=test_accuracy(model, *data['test']), feat_dim=feat_dim, width=width, epochs=epochs,
-                valid_curve=curve, converged=converged(curve), seconds=time.perf_counter() - t0 + learn.seconds_before)
+    s = fit_classifier(learn, cfg.teacher_epochs, cfg.lr, run)
+    info = dict(accuracy=test_accuracy(model, *split['test']), feat_dim=feat_dim, width=cfg.width, epochs=cfg.teacher_epochs,
+                valid_curve=s['history'], converged=converged(s['history']), seconds=s['seconds'])
     with learn.no_bar(): info.update(vmf_stats(model, learn.dls.train.new(shuffle=False, drop_last=False)))
-    torch.save(dict(model=model.state_dict(), info=info), path)
+    atomic_save(plain(dict(model=model.state_dict(), info=info)), path)
     run.unlink()
     return model, info
 
@@ -196,124 +94,140 @@ def _teacher_index(out, info:dict)->int:
         r.setdefault('teacher', ts[0])
     return next(i for i, t in enumerate(update(out, add)['teachers']) if same(t))
 
+def _student(cfg:AttrDict, split:dict, teacher, method:str, kind:str, level:float, seed:int, kappa, radius, epochs:int, part:str)->tuple:
+    "One student trained on data shifted by (kind, level): the seed fixes its data order, shifts and initialisation; its record and model"
+    run = cfg.folder / 'students' / f'{part}_{method}_{kind}_{level:g}_s{seed}_e{epochs}.pth'   # resumable epoch by epoch
+    set_seed(seed, reproducible=True)                 # before the loaders: a fastai DataLoader seeds its shuffling when made
+    learn = classifier_learner(classifier_dls(split, kind, level, cfg.bs, cfg.device),
+                               ConvNet(width=cfg.width // 2, feat_dim=teacher.head.in_features),
+                               distill_cbs(method, teacher, kappa, radius, **cfg.distill))
+    s = fit_classifier(learn, epochs, cfg.lr, run)
+    run.unlink()
+    return dict(accuracy=test_accuracy(learn.model, *split['test']), epochs=epochs, valid_curve=s['history'],
+                converged=converged(s['history']), seconds=s['seconds']), learn.model
+
+# %% ../../nbs/11_exp.ckd_mnist.ipynb #bd929f4d
+def _choose_kappa(cfg:AttrDict, split:dict, out, teacher, info:dict)->float:
+    "kappa chosen by the held-out accuracy of CKD students at no shift (resumed candidate by candidate), recorded under `kappa`"
+    cv = load(out).get('kappa', {})
+    if 'chosen' not in cv:
+        def make(k):                                  # tune_kappa seeds each candidate's run before calling this
+            return classifier_learner(classifier_dls(split, bs=cfg.bs, device=cfg.device), ConvNet(width=cfg.width // 2, feat_dim=cfg.feat_dim),
+                                      distill_cbs('CKD', teacher, k, info['radius'], **cfg.distill))
+        def save(k, score): update(out, lambda r: r.setdefault('kappa', {}).setdefault('candidates', {}).__setitem__(f'{k:g}', score))
+        known = {float(k): v for k, v in cv.get('candidates', {}).items()}
+        res = tune_kappa(make, cfg.kappas, fit=lambda learn: fit_classifier(learn, cfg.epochs, cfg.lr), seeds=cfg.cv_seeds,
+                         scores=known, on_score=save)
+        update(out, lambda r: r.__setitem__('kappa', dict(chosen=res['chosen'], candidates={f'{k:g}': v for k, v in res['candidates'].items()},
+                                                           fitted=info['kappa'], score='mean held-out accuracy of CKD students, no shift',
+                                                           epochs=cfg.epochs)))
+    return load(out)['kappa']['chosen']
+
+def table3(cfg:AttrDict, split:dict, out)->None:
+    "Table 3: the teacher, the choice of kappa, then Label, KD, CKD (and CKD+KD) students at every shift and seed"
+    teacher, info = _teacher(cfg, split, cfg.feat_dim)
+    t_id = _teacher_index(out, info)
+    kappa = _choose_kappa(cfg, split, out, teacher, info)
+    done = recorded(load(out).get('runs', []), ('method', 'shift', 'level', 'seed'), epochs=cfg.epochs)   # runs of another budget stay
+    for m, kind, lev, seed in table3_grid(cfg.seeds):
+        if (m, kind, lev, seed) in done: continue
+        rec, _ = _student(cfg, split, teacher, m, kind, lev, seed, kappa, info['radius'], cfg.epochs, 'table3')
+        rec = dict(method=m, shift=kind, level=lev, seed=seed, kappa=kappa if 'CKD' in m else None, teacher=t_id, **rec)
+        update(out, lambda r: r.setdefault('runs', []).append(rec))
+
+def figure3(cfg:AttrDict, split:dict, out)->None:
+    "Figure 3: a 2-D teacher and Label, KD, CKD students on clean data; their cyclic orders and the first seed's activations"
+    teacher, info = _teacher(cfg, split, 2)
+    x, y = split['test']
+    n_fig = min(600, len(x))
+    check_network(load(out).get('figure3', {}).get('teacher'), info, 'the 2-D teacher', out)
+    order = class_order(teacher, x, y)
+    points = lambda model: penultimate(model, [(x[:n_fig].float() / 255, y[:n_fig])])[0].round(decimals=3).tolist()
+    if 'teacher' not in load(out).get('figure3', {}):
+        pts = points(teacher)
+        update(out, lambda r: r.setdefault('figure3', {}).update(teacher=dict(info, order=order), seeds=cfg.fig_seeds,
+                                                                  labels=y[:n_fig].tolist(), points={'teacher': pts}))
+    done = recorded(load(out)['figure3'].get('runs', []), ('method', 'seed'), epochs=cfg.fig_epochs)
+    for seed in cfg.fig_seeds:
+        for m in ('Label', 'KD', 'CKD'):
+            if (m, seed) in done: continue
+            rec, model = _student(cfg, split, teacher, m, 'none', 0., seed, info['kappa'], info['radius'], cfg.fig_epochs, 'figure3')
+            o = class_order(model, x, y)
+            rec = dict(method=m, seed=seed, order=o, same=same_cycle(order, o), same_up_to_reflection=same_cycle(order, o, True),
+                       adjacency=adjacency(order, o), kappa=info['kappa'] if m == 'CKD' else None, **rec)
+            pts = points(model) if seed == cfg.fig_seeds[0] else None
+            def add(r):
+                f = r['figure3']
+                f.setdefault('runs', []).append(rec)
+                if pts is not None: f['points'][m] = pts
+            update(out, add)
+
+def control(cfg:AttrDict, split:dict, out)->None:
+    "The budget check: the first seed's Label and CKD students at no shift and the two strongest shifts, trained `control_epochs`"
+    teacher, info = _teacher(cfg, split, cfg.feat_dim)
+    t_id = _teacher_index(out, info)
+    kappa = load(out).get('kappa', {}).get('chosen')
+    if kappa is None: raise ValueError("part 'control' needs the chosen kappa: run part 'table3' first")
+    done = recorded(load(out).get('control', []), ('method', 'shift', 'level'), epochs=cfg.control_epochs)
+    for kind, lev in [('none', 0.)] + STRONGEST:
+        for m in ('Label', 'CKD'):
+            if (m, kind, lev) in done: continue
+            rec, _ = _student(cfg, split, teacher, m, kind, lev, cfg.seeds[0], kappa, info['radius'], cfg.control_epochs, 'control')
+            rec = dict(method=m, shift=kind, level=lev, seed=cfg.seeds[0], kappa=kappa if m == 'CKD' else None, teacher=t_id, **rec)
+            update(out, lambda r: r.setdefault('control', []).append(rec))
+
+PARTS = {'table3': table3, 'figure3': figure3, 'control': control}
+
+# %% ../../nbs/11_exp.ckd_mnist.ipynb #af4c4d53
 def ckd_mnist(
     out:str='results/ckd_mnist.json', # the results file (resumed: runs already in it are not run again)
     data:str=None, # data root holding MNIST/raw (default: `penact.data.data_root()`)
+    runs:str=None, # checkpoint folder (default: $PENACT_RUNS, else ~/.cache/penact/runs)
     part:str='all', # 'table3' (the shift grid), 'figure3' (the 2-D picture), 'control' (the budget check) or 'all'
     seeds:str='0,1,2', # seeds of the Table 3 runs
     fig_seeds:str='0,1,2,3,4', # seeds of the Figure 3 students
     kappas:str='5,10,20,50,100,200', # the candidates for kappa (CKD students at no shift, scored by held-out accuracy)
     cv_seeds:str='100,101', # seeds of the kappa selection (not those of the grid)
-    width:int=32, # the teacher's width (the students have half)
+    width:int=32, # the teacher's width (the students have half), even
     feat_dim:int=32, # the teacher's and students' penultimate width in the Table 3 study
     epochs:int=16, # epochs of every student (one-cycle)
     fig_epochs:int=20, # epochs of the Figure 3 students (clean data)
     control_epochs:int=32, # epochs of the control students (Label and CKD at no shift and the strongest shifts, first seed)
     teacher_epochs:int=20, # epochs of each teacher (one-cycle)
-    lr:float=3e-3, # the one-cycle peak learning rate of Adam
+    lr:float=3e-3, # the one-cycle peak learning rate of Adam, > 0
     bs:int=128, # batch size
-    tau:float=4., # temperature of KD and CKD
-    alpha:float=0.9, # weight of the distillation term
-    beta:float=0.9, # weight of the KD term of CKD+KD
-    gamma:float=0.1, # weight of the CE term of the distillation runs
-    runs:str=None, # folder of the teachers' weights (default: $PENACT_RUNS, else ~/.cache/penact/runs)
+    tau:float=4., # temperature of KD and CKD, > 0
+    alpha:float=0.9, # weight of the distillation term, >= 0
+    beta:float=0.9, # weight of the KD term of CKD+KD, >= 0
+    gamma:float=0.1, # weight of the CE term of the distillation runs, >= 0
     threads:int=0, # torch's CPU threads (0: torch's default)
     device:str=None, # 'cpu', 'cuda', ... (None: fastai's default)
     quick:bool=False, # a smoke run of a minute: 2,000 training and 500 held-out and test images, 1 epoch (teachers 2), 1 seed
 )->dict:
     "The paper's Table 3 (students trained on shifted MNIST, distilled from a clean teacher) and Figure 3 (2-D cyclic order)"
-    if part not in ('all', 'table3', 'figure3', 'control'):
-        raise ValueError(f"part must be 'all', 'table3', 'figure3' or 'control', got {part!r}")
-    seeds, fig_seeds, cv_seeds = int_list(seeds, 'seeds'), int_list(fig_seeds, 'fig_seeds'), int_list(cv_seeds, 'cv_seeds')
-    kappas = float_list(kappas, 'kappas')
-    for name, v in (('width', width), ('feat_dim', feat_dim), ('epochs', epochs), ('fig_epochs', fig_epochs), ('control_epochs', control_epochs),
-                    ('teacher_epochs', teacher_epochs), ('bs', bs)):
-        check_int(v, name, 1)
+    if part not in ('all', *PARTS): raise ValueError(f"part must be 'all', 'table3', 'figure3' or 'control', got {part!r}")
+    cfg = AttrDict(seeds=int_list(seeds, 'seeds'), fig_seeds=int_list(fig_seeds, 'fig_seeds'), cv_seeds=int_list(cv_seeds, 'cv_seeds'),
+                   kappas=float_list(kappas, 'kappas'), lr=check_number(lr, 'lr'), device=device,
+                   distill=dict(tau=check_number(tau, 'tau'), alpha=check_number(alpha, 'alpha', strict=False),
+                                beta=check_number(beta, 'beta', strict=False), gamma=check_number(gamma, 'gamma', strict=False)))
+    for name, v in (('width', width), ('feat_dim', feat_dim), ('epochs', epochs), ('fig_epochs', fig_epochs),
+                    ('control_epochs', control_epochs), ('teacher_epochs', teacher_epochs), ('bs', bs)):
+        cfg[name] = check_int(v, name, 1)
+    threads = check_int(threads, 'threads', 0)
     if width % 2: raise ValueError(f"width must be even (the students have half), got {width}")
-    if threads: torch.set_num_threads(int(threads))
+    out = check_out(out)
     if quick:
-        seeds, fig_seeds, cv_seeds, epochs, fig_epochs, teacher_epochs, kappas = seeds[:1], fig_seeds[:2], cv_seeds[:1], 1, 1, 2, kappas[:2]
-        control_epochs = 2
+        cfg.update(seeds=cfg.seeds[:1], fig_seeds=cfg.fig_seeds[:2], cv_seeds=cfg.cv_seeds[:1], kappas=cfg.kappas[:2],
+                   epochs=1, fig_epochs=1, teacher_epochs=2, control_epochs=2)
+    if threads: torch.set_num_threads(threads)
     split = mnist_held_out(data, n_valid=500 if quick else 5_000, n_train=2000 if quick else None, n_test=500 if quick else None)
-    folder = runs_dir('ckd_mnist' + ('_quick' if quick else ''), runs)
-    kw = dict(tau=tau, alpha=alpha, beta=beta, gamma=gamma)
+    cfg.folder = runs_dir('ckd_mnist' + ('_quick' if quick else ''), runs)
     update(out, lambda r: r.__setitem__('setup', dict(
-        n_train=len(split['train'][0]), n_valid=len(split['valid'][0]), n_test=len(split['test'][0]), teacher=f'ConvNet(width={width})',
-        student=f'ConvNet(width={width // 2})', epochs=epochs, fig_epochs=fig_epochs, control_epochs=control_epochs, teacher_epochs=teacher_epochs, lr=lr, bs=bs,
-        optimizer='Adam (torch), no weight decay, one-cycle schedule', kappa_candidates=kappas, cv_seeds=cv_seeds, seeds=seeds,
-        fig_seeds=fig_seeds, radius="the teacher's mean activation norm on its clean training data", **kw)))
-
-    def student(kind, level, method, teacher, kappa, radius, seed, n_epochs=epochs, part='table3'):
-        "Train one student on data shifted by (kind, level): the seed fixes its data order, shifts and initialisation; its curve and clean test accuracy"
-        run = folder / 'students' / f'{part}_{method}_{kind}_{level:g}_s{seed}_e{n_epochs}.pth'   # resumable epoch by epoch
-        set_seed(seed, reproducible=True)                 # before the loaders: a fastai DataLoader seeds its shuffling when made
-        dls = student_dls(split, kind, level, bs, device)
-        learn = classifier_learner(dls, ConvNet(width=width // 2, feat_dim=teacher.head.in_features),
-                                   distill_cbs(method, teacher, kappa, radius, **kw))
-        t0 = time.perf_counter()
-        curve = fit_curve(learn, n_epochs, lr, run)
-        run.unlink()
-        return dict(accuracy=test_accuracy(learn.model, *split['test']), epochs=n_epochs, valid_curve=curve,
-                    converged=converged(curve), seconds=time.perf_counter() - t0 + learn.seconds_before), learn.model
-
-    if part in ('all', 'table3'):
-        teacher, info = _teacher(split, width, feat_dim, teacher_epochs, lr, bs, device, folder / f'teacher_d{feat_dim}.pth')
-        t_id = _teacher_index(out, info)
-        radius = info['radius']
-        cv = load(out).get('kappa', {})
-        if 'chosen' not in cv:
-            def make(k):                                  # tune_kappa seeds each candidate's run before calling this
-                return classifier_learner(student_dls(split, bs=bs, device=device), ConvNet(width=width // 2, feat_dim=feat_dim),
-                                          distill_cbs('CKD', teacher, k, radius, **kw))
-            def save(k, score): update(out, lambda r: r.setdefault('kappa', {}).setdefault('candidates', {}).__setitem__(f'{k:g}', score))
-            known = {float(k): v for k, v in cv.get('candidates', {}).items()}
-            res = tune_kappa(make, kappas, fit=lambda learn: fit_curve(learn, epochs, lr), seeds=cv_seeds, scores=known, on_score=save)
-            update(out, lambda r: r.__setitem__('kappa', dict(chosen=res['chosen'], candidates={f'{k:g}': v for k, v in res['candidates'].items()},
-                                                               fitted=info['kappa'], score='mean held-out accuracy of CKD students, no shift',
-                                                               epochs=epochs)))
-        kappa = load(out)['kappa']['chosen']
-        done = recorded(load(out).get('runs', []), ('method', 'shift', 'level', 'seed'), epochs=epochs)   # runs of another budget stay
-        for m, kind, lev, seed in table3_grid(seeds):
-            if (m, kind, lev, seed) in done: continue
-            rec, _ = student(kind, lev, m, teacher, kappa, radius, seed)
-            rec = dict(method=m, shift=kind, level=lev, seed=seed, kappa=kappa if 'CKD' in m else None, teacher=t_id, **rec)
-            update(out, lambda r: r.setdefault('runs', []).append(rec))
-
-    if part in ('all', 'figure3'):
-        teacher, info = _teacher(split, width, 2, teacher_epochs, lr, bs, device, folder / 'teacher_d2.pth')
-        x, y = split['test']
-        n_fig = min(600, len(x))
-        check_network(load(out).get('figure3', {}).get('teacher'), info, 'the 2-D teacher', out)
-        order = class_order(teacher, x, y)
-        if 'teacher' not in load(out).get('figure3', {}):
-            z = penultimate(teacher, [(x[:n_fig].float() / 255, y[:n_fig])])[0]
-            update(out, lambda r: r.setdefault('figure3', {}).update(teacher=dict(info, order=order), seeds=fig_seeds,
-                                                                      labels=y[:n_fig].tolist(), points={'teacher': z.round(decimals=3).tolist()}))
-        done = recorded(load(out)['figure3'].get('runs', []), ('method', 'seed'), epochs=fig_epochs)
-        for seed in fig_seeds:
-            for m in ('Label', 'KD', 'CKD'):
-                if (m, seed) in done: continue
-                rec, model = student('none', 0., m, teacher, info['kappa'], info['radius'], seed, fig_epochs, 'figure3')
-                o = class_order(model, x, y)
-                rec = dict(method=m, seed=seed, order=o, same=same_cycle(order, o), same_up_to_reflection=same_cycle(order, o, True),
-                           adjacency=adjacency(order, o), kappa=info['kappa'] if m == 'CKD' else None, **rec)
-                pts = penultimate(model, [(x[:n_fig].float() / 255, y[:n_fig])])[0].round(decimals=3).tolist() if seed == fig_seeds[0] else None
-                def add(r):
-                    f = r['figure3']
-                    f.setdefault('runs', []).append(rec)
-                    if pts is not None: f['points'][m] = pts
-                update(out, add)
-
-    if part in ('all', 'control'):   # does the budget suffice? the same students at control_epochs
-        teacher, info = _teacher(split, width, feat_dim, teacher_epochs, lr, bs, device, folder / f'teacher_d{feat_dim}.pth')
-        t_id = _teacher_index(out, info)
-        kappa = load(out).get('kappa', {}).get('chosen')
-        if kappa is None: raise ValueError("the control needs the chosen kappa: run part='table3' first")
-        done = recorded(load(out).get('control', []), ('method', 'shift', 'level'), epochs=control_epochs)
-        for kind, lev in [('none', 0.)] + STRONGEST:
-            for m in ('Label', 'CKD'):
-                if (m, kind, lev) in done: continue
-                rec, _ = student(kind, lev, m, teacher, kappa, info['radius'], seeds[0], control_epochs, 'control')
-                rec = dict(method=m, shift=kind, level=lev, seed=seeds[0], kappa=kappa if m == 'CKD' else None, teacher=t_id, **rec)
-                update(out, lambda r: r.setdefault('control', []).append(rec))
+        n_train=len(split['train'][0]), n_valid=len(split['valid'][0]), n_test=len(split['test'][0]), teacher=f'ConvNet(width={cfg.width})',
+        student=f'ConvNet(width={cfg.width // 2})', epochs=cfg.epochs, fig_epochs=cfg.fig_epochs, control_epochs=cfg.control_epochs,
+        teacher_epochs=cfg.teacher_epochs, lr=cfg.lr, bs=cfg.bs, optimizer='Adam (torch), no weight decay, one-cycle schedule',
+        kappa_candidates=cfg.kappas, cv_seeds=cfg.cv_seeds, seeds=cfg.seeds, fig_seeds=cfg.fig_seeds,
+        radius="the teacher's mean activation norm on its clean training data", **cfg.distill)))
+    for name, run_part in PARTS.items():
+        if part in ('all', name): run_part(cfg, split, out)
     return load(out)

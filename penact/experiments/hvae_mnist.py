@@ -4,31 +4,32 @@
 
 # %% ../../nbs/13_exp.hvae_mnist.ipynb #1a9a2a1c
 from __future__ import annotations
-import math, os, random, statistics, time
+import math, statistics
 from pathlib import Path
 
 import torch
-from fastcore.basics import store_attr
-from fastai.callback.core import Callback, CancelFitException
+from fastcore.basics import AttrDict
 import torch.nn.functional as F
 from torch import Tensor
 import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 
 from ..data import TensorImages, tensor_dls
-from ..hvae import HVAE, KINDS, binarize, classifier_learner, evaluate, hvae_learner, log_likelihood
+from ..hvae import HVAE, KINDS, MLPClassifier, binarize, evaluate, hvae_learner, log_likelihood
 from ..prior import VMFPrior
-from ..checks import check_int, float_list, int_list
-from .ckd_mnist import mnist_held_out
+from ..checks import check_int, check_number, float_list, int_list
+from ..checkpoint import load_state
+from .mnist import classifier_learner, mnist_held_out
 from .results import check_network, load, record, runs_dir, update
+from .training import check_out, fit_tracked
 
 # %% auto #0
-__all__ = ['PAIRS', 'mnist_splits', 'vae_dls', 'Checkpoint', 'fit_resumable', 'class_interpolation', 'save_interpolation',
+__all__ = ['PAIRS', 'PARTS', 'mnist_splits', 'vae_dls', 'class_interpolation', 'save_interpolation', 'prior_of', 'priors', 'grid',
            'table4', 'estimator_check']
 
 # %% ../../nbs/13_exp.hvae_mnist.ipynb #f926702e
 def mnist_splits(
-    root=None, # data root holding MNIST/raw (default: `penact.data.data_root()`)
+    data=None, # data root holding MNIST/raw (default: `penact.data.data_root()`)
     n_valid:int=10_000, # training images held out for validation
     seed:int=0, # seed of the split
     n_train:int|None=None, # keep only this many training images (None: all the others)
@@ -36,7 +37,7 @@ def mnist_splits(
     download:bool=True, # fetch MNIST through torchvision when it is missing (online); offline, a clear error
 )->dict:
     "Grey training split (uint8), its grey and binarised validation split, and the binarised test set, with labels"
-    d = mnist_held_out(root, n_valid, seed, n_train, n_test, download)      # the same seeded split as the CKD study's
+    d = mnist_held_out(data, n_valid, seed, n_train, n_test, download)      # the seeded split of `penact.experiments.mnist`
     grey = lambda t: t.float() / 255
     (xv, yv), (xt, yt) = d['valid'], d['test']
     return dict(train=d['train'], valid_grey=(xv, yv), valid=(binarize(grey(xv), seed=1), yv), test=(binarize(grey(xt), seed=2), yt))
@@ -44,62 +45,6 @@ def mnist_splits(
 def vae_dls(data:dict, bs:int=64, valid:str='valid'):
     "Training batches of grey images (binarised per step by `HVAEBatch`) and the validation split (`valid` key of `data`)"
     return tensor_dls(TensorImages(*data['train']), TensorImages(*data[valid], split_idx=1), bs=bs, device='cpu')
-
-# %% ../../nbs/13_exp.hvae_mnist.ipynb #4821792b
-class Checkpoint(Callback):
-    "Early stopping on the validation loss (best weights kept), with a checkpoint after every epoch to resume from"
-    order = 60  # after the Recorder has logged the epoch's validation loss
-    def __init__(self, folder:Path, patience:int, state:dict, start:int): store_attr()
-
-    def before_epoch(self): self.t0 = time.perf_counter()
-
-    def after_epoch(self):
-        if self.epoch < self.start: return                      # an epoch skipped on resuming
-        s, loss = self.state, float(self.recorder.values[-1][1])
-        s['history'].append(loss)
-        s['epochs'], s['seconds'] = self.epoch + 1, s['seconds'] + time.perf_counter() - self.t0
-        if loss < s['best']:
-            s.update(best=loss, best_epoch=self.epoch + 1, wait=0)
-            _save(self.learn.model.state_dict(), self.folder / 'best.pth')
-        else: s['wait'] += 1
-        if s['wait'] >= self.patience: s['stopped'] = 'early'
-        _save(dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), state=s, rng=_rng_state(self.learn)),
-              self.folder / 'last.pth')
-        if s['stopped']: raise CancelFitException()
-
-def _save(obj, path:Path):
-    "torch.save to a temporary file, then an atomic rename: an interrupted save never leaves a broken checkpoint"
-    tmp = path.with_name(path.name + '.tmp')
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-def _rng_state(learn):
-    return dict(torch=torch.get_rng_state(), python=random.getstate(), train_dl=learn.dls.train.rng.getstate())
-
-def fit_resumable(
-    learn, # a fastai Learner (its validation loss is monitored)
-    folder, # where the checkpoints live; a run found there is continued
-    max_epochs:int=300, # the cap
-    patience:int=10, # epochs without a better validation loss before stopping
-)->dict: # epochs, stopped ('early' or 'cap'), best (validation loss), best_epoch, seconds, history
-    "Train until the validation loss stops improving (or the cap), resuming from the last epoch's checkpoint; the best epoch's weights end in the model"
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = dict(epochs=0, stopped=None, best=math.inf, best_epoch=0, wait=0, seconds=0., history=[])
-    if (folder / 'last.pth').exists():
-        ck = torch.load(folder / 'last.pth', weights_only=False)
-        learn.model.load_state_dict(ck['model'])
-        learn.create_opt()
-        learn.opt.load_state_dict(ck['opt'])
-        state = ck['state']
-        torch.set_rng_state(ck['rng']['torch']); random.setstate(ck['rng']['python'])
-        learn.dls.train.rng.setstate(ck['rng']['train_dl'])
-    if not state['stopped'] and state['epochs'] < max_epochs:
-        with learn.no_bar(), learn.no_logging():
-            learn.fit(max_epochs, start_epoch=state['epochs'], cbs=Checkpoint(folder, patience, state, state['epochs']))
-    if not state['stopped']: state['stopped'] = 'cap'
-    learn.model.load_state_dict(torch.load(folder / 'best.pth'))
-    return state
 
 # %% ../../nbs/13_exp.hvae_mnist.ipynb #c5962c5d
 PAIRS = ((1, 7), (3, 8), (4, 9), (0, 6), (2, 5))
@@ -144,99 +89,127 @@ def _better_baseline_close(res:dict, d:int, seeds:int)->bool:
     spread = max(statistics.stdev(ll['prior']), statistics.stdev(ll[base]))
     return abs(statistics.mean(ll['prior']) - statistics.mean(ll[base])) < 2 * spread
 
+def _fit(cfg:AttrDict, learn, path, cv:bool=False)->dict:
+    "`fit_tracked` resumable from `path`: under the protocol's stopping rule, or (cv) for the `cv_epochs` of a kappa_p candidate"
+    if cv: return fit_tracked(learn, cfg.cv_epochs, path=path, patience=cfg.cv_epochs)
+    return fit_tracked(learn, cfg.max_epochs, path=path, patience=cfg.patience, min_delta=cfg.min_delta, burn_in=cfg.burn_in)
+
+def _learner(cfg:AttrDict, split:dict, kind:str, d:int, seed:int, kappa_p=None, clf=None):
+    "A seeded HVAE learner of `kind` at d (HVAE-L: with the prior of `clf`'s head at kappa_p)"
+    set_seed(seed, reproducible=True)                 # before the loaders: fastai seeds their shuffling when made
+    kw = dict(prior=VMFPrior.from_learner(clf, kappa_p)) if kind == 'prior' else {}
+    return hvae_learner(vae_dls(split, cfg.bs), kind, d, lr=cfg.lr, **kw)
+
+def _figure(cfg:AttrDict, split:dict, out, model, kind:str, d:int):
+    "Figures 4-5: the class interpolation of a seed-0 model, as a PNG beside the results file"
+    xv, yv = split['valid_grey'][0].float() / 255, split['valid_grey'][1]
+    save_interpolation(class_interpolation(model, xv, yv), Path(out).with_suffix('') / f'{kind}_d{d}.png')
+
+def _run(cfg:AttrDict, split:dict, out, kind:str, d:int, seed:int, kappa_p, clf):
+    "One (kind, d, seed) run: trained (resumed) to the stopping rule, scored on the test set, recorded under `runs`"
+    key, ck = f'{kind}/d{d}/s{seed}', cfg.folder / f'{kind}_d{d}_s{seed}.pth'
+    png = Path(out).with_suffix('') / f'{kind}_d{d}.png'
+    if key in load(out).get('runs', {}):
+        if seed == 0 and not png.exists() and ck.exists():   # a run finished before the figures existed
+            learn = _learner(cfg, split, kind, d, seed, kappa_p, clf)
+            learn.model.load_state_dict(load_state(ck)['extra']['best_model'])
+            _figure(cfg, split, out, learn.model, kind, d)
+        return
+    learn = _learner(cfg, split, kind, d, seed, kappa_p, clf)
+    st = _fit(cfg, learn, ck)
+    if seed == 0: _figure(cfg, split, out, learn.model, kind, d)
+    torch.manual_seed(seed)
+    test = [(split['test'][0][i:i + 100], split['test'][1][i:i + 100]) for i in range(0, len(split['test'][0]), 100)]
+    ev = evaluate(learn.model, test, n_samples=cfg.k, show_progress=False)
+    record(out, 'runs', key, dict(ll=ev['ll'], elbo=ev['elbo'], n_ll=ev['n'], epochs=st['epochs'], stopped=st['stopped'],
+                                 best_epoch=st['best_epoch'], valid_neg_elbo=st['best'],
+                                 sec_per_epoch=st['seconds'] / max(1, st['epochs']), valid_curve=st['history']))
+
+# %% ../../nbs/13_exp.hvae_mnist.ipynb #09e6e5d4
+def prior_of(cfg:AttrDict, split:dict, out, d:int)->tuple:
+    "The prior's classifier at d (trained to the stopping rule) and kappa_p chosen by cross-validation, both recorded"
+    set_seed(0, reproducible=True)
+    clf = classifier_learner(vae_dls(split, cfg.bs, valid='valid_grey'), MLPClassifier(d), lr=cfg.lr)
+    st = _fit(cfg, clf, cfg.folder / f'classifier_d{d}.pth')
+    with clf.no_bar(), clf.no_logging(): loss, acc = clf.validate()
+    clf.info = dict(valid_acc=float(acc), valid_loss=float(loss), epochs=st['epochs'], stopped=st['stopped'], best_epoch=st['best_epoch'])
+    check_network(load(out).get('classifier', {}).get(str(d)), clf.info, f"the prior's classifier at d = {d}", out,
+                  keys=('valid_acc', 'valid_loss', 'epochs'))
+    if str(d) not in load(out).get('classifier', {}): record(out, 'classifier', str(d), clf.info)
+    cv = load(out).get('kappa_p', {}).get(str(d), {})
+    if 'chosen' not in cv:
+        cand = dict(cv.get('candidates', {}))
+        for kp in cfg.kappas:
+            if f'{kp:g}' in cand: continue
+            learn = _learner(cfg, split, 'prior', d, 0, kp, clf)
+            cand[f'{kp:g}'] = _fit(cfg, learn, cfg.folder / f'cv_d{d}_k{kp:g}.pth', cv=True)['best']
+            record(out, 'kappa_p', str(d), dict(candidates=dict(cand)))
+        record(out, 'kappa_p', str(d), dict(candidates=cand, chosen=float(min(cand, key=cand.get)),
+                                             score='best validation -ELBO (nats) within the run'))
+    return clf, load(out)['kappa_p'][str(d)]['chosen']
+
+def priors(cfg:AttrDict, split:dict, out)->None:
+    "Part 'kappa': the prior's classifier and the choice of kappa_p at every d"
+    if 'prior' in cfg.kinds:
+        for d in cfg.dims: prior_of(cfg, split, out, d)
+
+def grid(cfg:AttrDict, split:dict, out)->None:
+    "Part 'grid': every (kind, d, seed) run, with a third seed where HVAE-L and the better baseline are within twice their spread"
+    full = cfg.seeds >= 2 and len(cfg.kinds) == len(KINDS)
+    for d in cfg.dims:
+        third = full and _better_baseline_close(load(out), d, cfg.seeds)
+        if all(f'{kind}/d{d}/s{s}' in load(out).get('runs', {}) for kind in cfg.kinds for s in range(cfg.seeds + third)): continue
+        clf, kappa_p = prior_of(cfg, split, out, d) if 'prior' in cfg.kinds else (None, None)
+        for seed in range(cfg.seeds):
+            for kind in cfg.kinds: _run(cfg, split, out, kind, d, seed, kappa_p, clf)
+        if full and _better_baseline_close(load(out), d, cfg.seeds):
+            for kind in cfg.kinds: _run(cfg, split, out, kind, d, cfg.seeds, kappa_p, clf)
+
+PARTS = {'kappa': priors, 'grid': grid}
+
+# %% ../../nbs/13_exp.hvae_mnist.ipynb #69b4a954
 def table4(
     out:str='results/hvae_mnist.json', # the results file (resumed: what is in it is not run again)
     data:str=None, # data root holding MNIST/raw (default: `penact.data.data_root()`)
+    runs:str=None, # checkpoint folder (default: $PENACT_RUNS, else ~/.cache/penact/runs)
+    part:str='all', # 'kappa' (the priors' classifiers and kappa_p), 'grid' (every run; what it needs of 'kappa' too) or 'all'
     dims:str='3,5,10,20', # latent dimensions d, comma-separated
     kinds:str='plain,concat,prior', # the models, comma-separated: plain (HVAE), concat (HVAE-C), prior (HVAE-L)
     seeds:int=2, # seeds per (model, d); a third is added where HVAE-L and the better baseline are within twice their spread
     max_epochs:int=300, # the cap on epochs of every model
-    patience:int=10, # early stopping: epochs without a better validation loss
+    patience:int=10, # early stopping: epochs without an improvement of the validation loss (the look-ahead)
+    min_delta:float=0., # the improvement (nats) that counts, >= 0
+    burn_in:int=0, # no model is selected in the first burn_in epochs
     kappas:str='2,5,10,30,100,300', # the candidates for kappa_p, comma-separated
     cv_epochs:int=10, # epochs of each candidate's run (seed 0) in the choice of kappa_p
     k:int=1000, # importance samples per test image for the log-likelihood
     bs:int=64, # batch size
-    lr:float=1e-3, # Adam's learning rate
-    runs:str=None, # checkpoint folder (default: $PENACT_RUNS, else ~/.cache/penact/runs)
+    lr:float=1e-3, # Adam's learning rate, > 0
     threads:int=0, # torch's CPU threads (0: torch's default)
     quick:bool=False, # a smoke run of minutes on CPU: 2,000 training and 200 test images, 2 epochs, K = 20
 )->dict:
     "Table 4 of the paper on MNIST: HVAE, HVAE-C and HVAE-L trained to convergence over latent dimensions and seeds"
-    dims, kappas = int_list(dims, 'dims', 2), float_list(kappas, 'kappas')
-    kinds = [k.strip() for k in str(kinds).split(',') if k.strip()]
-    if not kinds or any(k not in KINDS for k in kinds):
-        raise ValueError(f"kinds must be a comma-separated subset of {','.join(KINDS)}, got {','.join(kinds)!r}")
-    for name, v, low in (('seeds', seeds, 1), ('max_epochs', max_epochs, 1), ('patience', patience, 1),
-                         ('cv_epochs', cv_epochs, 1), ('k', k, 1), ('bs', bs, 1), ('threads', threads, 0)):
-        if isinstance(v, bool) or int(v) != v or v < low: raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
-    if threads: torch.set_num_threads(int(threads))
-    if quick: max_epochs, patience, cv_epochs, k = min(max_epochs, 2), min(patience, 2), 1, min(k, 20)
-    folder = runs_dir('hvae_mnist' + ('_quick' if quick else ''), runs)
+    if part not in ('all', *PARTS): raise ValueError(f"part must be 'all', 'kappa' or 'grid', got {part!r}")
+    cfg = AttrDict(dims=int_list(dims, 'dims', 2), kappas=float_list(kappas, 'kappas'), lr=check_number(lr, 'lr'),
+                   min_delta=check_number(min_delta, 'min_delta', strict=False), burn_in=check_int(burn_in, 'burn_in', 0),
+                   kinds=[s.strip() for s in str(kinds).split(',') if s.strip()])
+    if not cfg.kinds or any(s not in KINDS for s in cfg.kinds):
+        raise ValueError(f"kinds must be a comma-separated subset of {','.join(KINDS)}, got {kinds!r}")
+    for name, v in (('seeds', seeds), ('max_epochs', max_epochs), ('patience', patience), ('cv_epochs', cv_epochs), ('k', k), ('bs', bs)):
+        cfg[name] = check_int(v, name, 1)
+    threads = check_int(threads, 'threads', 0)
+    out = check_out(out)
+    if quick: cfg.update(max_epochs=min(cfg.max_epochs, 2), patience=min(cfg.patience, 2), cv_epochs=1, k=min(cfg.k, 20), burn_in=0)
+    if threads: torch.set_num_threads(threads)
     split = mnist_splits(data, n_train=2000 if quick else None, n_test=200 if quick else None)
-    test = [(split['test'][0][i:i + 100], split['test'][1][i:i + 100]) for i in range(0, len(split['test'][0]), 100)]
+    cfg.folder = runs_dir('hvae_mnist' + ('_quick' if quick else ''), runs)
     update(out, lambda r: r.__setitem__('setup', dict(
-        n_train=len(split['train'][0]), n_valid=len(split['valid'][0]), n_test=len(split['test'][0]), K=k, bs=bs, lr=lr,
-        optimizer='Adam (torch), no weight decay', max_epochs=max_epochs, patience=patience, kappa_candidates=kappas,
-        cv_epochs=cv_epochs, seeds=seeds, binarisation='dynamic (train); fixed, seeds 1 and 2 (valid, test)')))
-
-    def learner(kind, d, seed, kappa_p=None, clf=None):
-        set_seed(seed, reproducible=True)                 # before the loaders: fastai seeds their shuffling when made
-        kw = dict(prior=VMFPrior.from_learner(clf, kappa_p)) if kind == 'prior' else {}
-        return hvae_learner(vae_dls(split, bs), kind, d, lr=lr, **kw)
-
-    xv, yv = split['valid_grey'][0].float() / 255, split['valid_grey'][1]
-    def figure(learn, kind, d):
-        "Figures 4-5: the class interpolation of the seed-0 model"
-        save_interpolation(class_interpolation(learn.model, xv, yv), Path(out).with_suffix('') / f'{kind}_d{d}.png')
-
-    def run(kind, d, seed, kappa_p, clf):
-        key, ck = f'{kind}/d{d}/s{seed}', folder / f'{kind}_d{d}_s{seed}'
-        png = Path(out).with_suffix('') / f'{kind}_d{d}.png'
-        if key in load(out).get('runs', {}):
-            if seed == 0 and not png.exists() and (ck / 'best.pth').exists():   # a run finished before the figures existed
-                learn = learner(kind, d, seed, kappa_p, clf)
-                learn.model.load_state_dict(torch.load(ck / 'best.pth'))
-                figure(learn, kind, d)
-            return
-        learn = learner(kind, d, seed, kappa_p, clf)
-        st = fit_resumable(learn, ck, max_epochs, patience)
-        if seed == 0: figure(learn, kind, d)
-        torch.manual_seed(seed)
-        ev = evaluate(learn.model, test, n_samples=k, show_progress=False)
-        record(out, 'runs', key, dict(ll=ev['ll'], elbo=ev['elbo'], n_ll=ev['n'], epochs=st['epochs'], stopped=st['stopped'],
-                                     best_epoch=st['best_epoch'], valid_neg_elbo=st['best'],
-                                     sec_per_epoch=st['seconds'] / max(1, st['epochs']), valid_curve=st['history']))
-
-    def prior_of(d):
-        "The prior's classifier at d (trained to convergence) and kappa_p chosen by cross-validation"
-        set_seed(0, reproducible=True)
-        clf = classifier_learner(vae_dls(split, bs, valid='valid_grey'), latent_dim=d, lr=lr)
-        st = fit_resumable(clf, folder / f'classifier_d{d}', max_epochs, patience)
-        with clf.no_bar(), clf.no_logging(): loss, acc = clf.validate()
-        clf.info = dict(valid_acc=float(acc), valid_loss=float(loss), epochs=st['epochs'], stopped=st['stopped'], best_epoch=st['best_epoch'])
-        check_network(load(out).get('classifier', {}).get(str(d)), clf.info, f"the prior's classifier at d = {d}", out,
-                      keys=('valid_acc', 'valid_loss', 'epochs'))
-        if str(d) not in load(out).get('classifier', {}): record(out, 'classifier', str(d), clf.info)
-        cv = load(out).get('kappa_p', {}).get(str(d), {})
-        if 'chosen' not in cv:
-            cand = dict(cv.get('candidates', {}))
-            for kp in kappas:
-                if f'{kp:g}' in cand: continue
-                learn = learner('prior', d, 0, kp, clf)
-                cand[f'{kp:g}'] = fit_resumable(learn, folder / f'cv_d{d}_k{kp:g}', cv_epochs, cv_epochs)['best']
-                record(out, 'kappa_p', str(d), dict(candidates=dict(cand)))
-            record(out, 'kappa_p', str(d), dict(candidates=cand, chosen=float(min(cand, key=cand.get)),
-                                                 score='best validation -ELBO (nats) within the run'))
-        return clf, load(out)['kappa_p'][str(d)]['chosen']
-
-    for d in dims:
-        third = seeds >= 2 and len(kinds) == len(KINDS) and _better_baseline_close(load(out), d, seeds)
-        if all(f'{kind}/d{d}/s{s}' in load(out).get('runs', {}) for kind in kinds for s in range(seeds + third)): continue
-        clf, kappa_p = prior_of(d) if 'prior' in kinds else (None, None)
-        for seed in range(seeds):
-            for kind in kinds: run(kind, d, seed, kappa_p, clf)
-        if seeds >= 2 and len(kinds) == len(KINDS) and _better_baseline_close(load(out), d, seeds):
-            for kind in kinds: run(kind, d, seeds, kappa_p, clf)
+        n_train=len(split['train'][0]), n_valid=len(split['valid'][0]), n_test=len(split['test'][0]), K=cfg.k, bs=cfg.bs, lr=cfg.lr,
+        optimizer='Adam (torch), no weight decay', max_epochs=cfg.max_epochs, patience=cfg.patience, min_delta=cfg.min_delta,
+        burn_in=cfg.burn_in, kappa_candidates=cfg.kappas, cv_epochs=cfg.cv_epochs, seeds=cfg.seeds,
+        binarisation='dynamic (train); fixed, seeds 1 and 2 (valid, test)')))
+    for name, run_part in PARTS.items():
+        if part in ('all', name): run_part(cfg, split, out)
     return load(out)
 
 # %% ../../nbs/13_exp.hvae_mnist.ipynb #c7518a1a
@@ -251,7 +224,7 @@ def _mean_se(v:Tensor)->dict: return dict(ll=v.mean().item(), se=(v.std() / math
 
 def estimator_check(
     out:str='results/hvae_mnist_estimator.json', # the results file (resumed: what is in it is not run again)
-    weights:str=None, # a trained HVAE's weights (default: best.pth of `table4(dims='5', kinds='plain', seeds=1, patience=50, max_epochs=1000, runs=$PENACT_RUNS/p50)`)
+    weights:str='results/weights/hvae_mnist_plain_d5_p50.pth', # a trained HVAE's state dict (default: the best epoch of `table4(dims='5', kinds='plain', seeds=1, patience=50, max_epochs=1000)`)
     d:int=5, # the HVAE's latent dimension
     ks:str='100,1000,5000', # values of K compared on the same images, comma-separated (the largest is the reference)
     n_images:int=2000, # test images of the K comparison (the first ones)
@@ -267,13 +240,13 @@ def estimator_check(
     n_bin_images, threads = check_int(n_bin_images, 'n_bin_images'), check_int(threads, 'threads', 0)
     if not 1 <= n_images <= 10_000 or n_bin_images > 10_000:
         raise ValueError(f"n_images and n_bin_images must lie in [1, 10000] (the MNIST test set), got {n_images} and {n_bin_images}")
-    weights = Path(weights) if weights else runs_dir('p50') / 'hvae_mnist' / f'plain_d{d}_s0' / 'best.pth'
+    out, weights = check_out(out), Path(weights)
     if not weights.exists(): raise FileNotFoundError(f"weights: {weights} does not exist (train the model with table4 first)")
     if threads: torch.set_num_threads(int(threads))
     model = HVAE(d, 'plain')
-    model.load_state_dict(torch.load(weights, map_location='cpu'))
+    model.load_state_dict(load_state(weights))
     grey = mnist_held_out(data)['test'][0].float() / 255
-    setup = dict(weights=f'{weights.parent.name}/{weights.name}', d=d, ks=ks, n_images=n_images, k_bin=k_bin,
+    setup = dict(weights=weights.name, d=d, ks=ks, n_images=n_images, k_bin=k_bin,
                  n_bin_images=n_bin_images, table4_binarisation_seed=2)
     old = update(out, lambda r: r.setdefault('setup', setup))['setup']
     if old != setup:   # resuming under other settings would return the old numbers as if they were these

@@ -19,10 +19,11 @@ from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from fastcore.basics import store_attr
 
-from ..checks import check_int, int_list
+from ..checks import check_int, check_number, int_list
 from ..data import mnist_dls
 from ..models.convnet import ConvNet
 from ..prior import activation_summary, last_linear, normalized_accuracy, penultimate
+from .training import check_out
 
 # %% auto #0
 __all__ = ['RecordActivations', 'fig2']
@@ -44,23 +45,42 @@ class RecordActivations(Callback):
     def after_epoch(self):
         if self.epoch + 1 in self.epochs: self._record(self.epoch + 1)
 
+def _summary(r:dict)->dict:
+    "The vMF summary of one recorded epoch (`penact.prior.activation_summary`), with the head and the activations' angles and norms"
+    head = torch.nn.Linear(2, 10)
+    with torch.no_grad(): head.weight.copy_(r['weight']); head.bias.copy_(r['bias'])
+    s = activation_summary(r['z'], r['y'], head)
+    s['weight_norm'] = r['weight'].norm(dim=1).tolist()
+    s['bias'] = r['bias'].tolist()
+    s['implied_kappa_per_class'] = [wn * rc for wn, rc in zip(s['weight_norm'], s['radius_per_class'])]
+    s['prototype_angle'] = torch.atan2(r['weight'][:, 1], r['weight'][:, 0]).tolist()
+    s['angle'] = [round(a, 4) for a in torch.atan2(r['z'][:, 1], r['z'][:, 0]).tolist()]
+    s['norm'] = [round(n, 4) for n in r['z'].norm(dim=1).tolist()]
+    s['label'] = r['y'].tolist()
+    return s
+
 def fig2(
     out:str='results/mnist_2d.json', # the JSON file to write
     data:str=None, # data root holding MNIST/raw (default: `penact.data.data_root()`)
     epochs:int=8, # training epochs
     record:str='0,1,4,8', # comma-separated epochs after which activations are recorded (0: before training)
-    lr:float=3e-2, # peak learning rate of the one-cycle schedule
+    lr:float=3e-2, # peak learning rate of the one-cycle schedule, > 0
     bs:int=128, # batch size
     width:int=16, # channels of the ConvNet's first layers
     n_train:int=None, # a seeded training subset (default: all 60,000 images)
-    n_probe:int=2000, # test images whose activations are recorded
+    n_probe:int=2000, # test images whose activations are recorded, in [1, 10000]
     seed:int=0, # seed of the subset, the probe set and the initialisation
     quiet:bool=False, # no progress bars or summary line
 )->dict:
     "Figure 2 of the paper: a 2-D penultimate MNIST ConvNet, its activations and their vMF alignment over training"
     rec_epochs, epochs = int_list(record, 'record'), check_int(epochs, 'epochs')
     if any(e < 0 or e > epochs for e in rec_epochs): raise ValueError(f"record must list epochs in [0, {epochs}], got {record!r}")
-    cfg = dict(n_train=n_train, epochs=int(epochs), record=rec_epochs, lr=lr, bs=bs, width=width, feat_dim=2, n_probe=n_probe, seed=seed)
+    lr, bs, width, seed = check_number(lr, 'lr'), check_int(bs, 'bs'), check_int(width, 'width'), check_int(seed, 'seed', 0)
+    if n_train is not None and not 1 <= check_int(n_train, 'n_train') <= 60_000:
+        raise ValueError(f"n_train must be an integer in [1, 60000] or None, got {n_train}")
+    if not 1 <= check_int(n_probe, 'n_probe') <= 10_000: raise ValueError(f"n_probe must be an integer in [1, 10000], got {n_probe}")
+    out = check_out(out)
+    cfg = dict(n_train=n_train, epochs=epochs, record=rec_epochs, lr=lr, bs=bs, width=width, feat_dim=2, n_probe=n_probe, seed=seed)
     set_seed(seed, reproducible=True)       # torch, numpy and Python's random (fastai's shuffling), before the loaders
     dls = mnist_dls(data, bs=bs, n_train=n_train, seed=seed, device='cpu', download=True)   # fetched when missing and online
     probe = torch.randperm(len(dls.valid_ds), generator=torch.Generator().manual_seed(seed))[:n_probe]
@@ -73,23 +93,9 @@ def fig2(
         learn.fit_one_cycle(epochs, lr)
     train_wall, train_cpu = time.perf_counter() - t0, time.process_time() - c0
     test = normalized_accuracy(learn)                                                  # the full 10,000 test images
-    per_epoch = {}
-    for ep, r in rec.records.items():
-        head = torch.nn.Linear(2, 10)
-        with torch.no_grad(): head.weight.copy_(r['weight']); head.bias.copy_(r['bias'])
-        s = activation_summary(r['z'], r['y'], head)
-        s['weight_norm'] = r['weight'].norm(dim=1).tolist()
-        s['bias'] = r['bias'].tolist()
-        s['implied_kappa_per_class'] = [wn * rc for wn, rc in zip(s['weight_norm'], s['radius_per_class'])]
-        s['prototype_angle'] = torch.atan2(r['weight'][:, 1], r['weight'][:, 0]).tolist()
-        s['angle'] = [round(a, 4) for a in torch.atan2(r['z'][:, 1], r['z'][:, 0]).tolist()]
-        s['norm'] = [round(n, 4) for n in r['z'].norm(dim=1).tolist()]
-        s['label'] = r['y'].tolist()
-        per_epoch[str(ep)] = s
     history = [dict(epoch=i + 1, train_loss=float(v[0]), valid_loss=float(v[1]), accuracy=float(v[2])) for i, v in enumerate(learn.recorder.values)]
     results = dict(config=cfg, train_wall_s=train_wall, train_cpu_s=train_cpu, torch_threads=torch.get_num_threads(),
-                   test=test, history=history, epochs=per_epoch)
-    out = Path(out)
+                   test=test, history=history, epochs={str(ep): _summary(r) for ep, r in rec.records.items()})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results))
     if not quiet: print(f"training: {train_wall:.0f} s wall, {train_cpu:.0f} s CPU; test: {test}; written to {out}")
