@@ -14,17 +14,24 @@ would write for the same model and data (in-memory uint8 images, a random permut
 `torch.optim.Adam` as it comes). The learner's optimiser is `penact.learner.TorchAdam`, PyTorch's Adam with its fused
 kernel; the same plain loop with `fused=True` is timed too, so that the learner's own overhead shows beside the
 optimiser's share.
+
+Table 4 (`--epoch-table`, for planning the Table 4 grid): seconds per MNIST epoch of `hvae_learner(...).fit` for every
+kind at Davidson et al.'s dimensions d (the Gaussian kind in R^d, the spherical kinds on S^d in R^(d+1)): 50,000
+training images in batches of 64 with dynamic binarisation, timed over `--epoch-batches` batches after 20 warm-up
+batches and scaled, plus one validation pass over 10,000 images; and the seconds to score 10,000 test images by
+`evaluate` with K = 1000 (timed on `--ll-images` images and scaled). Real MNIST is read from the data root when it is
+there (`$PENACT_DATA`), else random images of the same shape.
 """
 import argparse, time
 
 import torch
 from torch import nn
 import torch.nn.functional as F
-from fastai.callback.core import Callback, CancelValidException
+from fastai.callback.core import Callback, CancelFitException, CancelValidException
 from fastai.learner import CastToTensor
 
-from penact.hvae import HVAE, hvae_learner, neg_elbo
-from penact.experiments.hvae_mnist import vae_dls
+from penact.data import TensorImages, data_root, tensor_dls
+from penact.hvae import HVAE, KINDS, evaluate, hvae_learner, label_frequencies, latent_width, neg_elbo
 from penact.prior import VMFPrior
 from penact.vmf import HypersphericalUniform, VonMisesFisher
 from torch.distributions import kl_divergence
@@ -97,6 +104,69 @@ class NoValidation(Callback):
     def before_validate(self): raise CancelValidException()
 
 
+def vae_dls(data, bs, valid='valid'):
+    "training batches of grey images (binarised per step by the learner) and a validation split, in memory"
+    return tensor_dls(TensorImages(*data['train']), TensorImages(*data[valid], split_idx=1), bs=bs, device='cpu')
+
+
+def mnist_or_random(n_train=50_000, n_valid=10_000):
+    "MNIST's first 50,000 training images and the next 10,000 (uint8, (n, 1, 28, 28)) with labels, else random ones"
+    raw = data_root() / 'MNIST' / 'raw'
+    try:
+        imgs = torch.frombuffer(bytearray((raw / 'train-images-idx3-ubyte').read_bytes()[16:]), dtype=torch.uint8).view(-1, 1, 28, 28)
+        labels = torch.frombuffer(bytearray((raw / 'train-labels-idx1-ubyte').read_bytes()[8:]), dtype=torch.uint8).long()
+        src = 'MNIST'
+    except OSError:
+        imgs, labels, src = (torch.rand(n_train + n_valid, 1, 28, 28) * 255).to(torch.uint8), torch.randint(0, 10, (n_train + n_valid,)), 'random images'
+    tr, va = slice(0, n_train), slice(n_train, n_train + n_valid)
+    return dict(train=(imgs[tr], labels[tr]), valid=(imgs[va], labels[va])), src
+
+
+class StopAfter(Callback):
+    "times training batches warm..warm+n and then stops the fit"
+    order = 100
+    def __init__(self, warm, n): self.warm, self.n, self.seconds = warm, n, None
+    def before_batch(self):
+        if self.training and self.iter == self.warm: self.t0 = time.perf_counter()
+    def after_batch(self):
+        if self.training and self.iter == self.warm + self.n - 1:
+            self.seconds = time.perf_counter() - self.t0
+            raise CancelFitException()
+
+
+def epoch_table(args):
+    "Table 4: seconds per MNIST epoch (training + validation) and per scoring of 10,000 test images, per kind and d"
+    bs = 64
+    data, src = mnist_or_random()
+    n_batches = len(data['train'][0]) // bs + (len(data['train'][0]) % bs > 0)
+    print(f"\nTable 4: one MNIST epoch ({len(data['train'][0])} images from {src}, batch {bs}, dynamic binarisation), "
+          f"{torch.get_num_threads()} thread(s); training timed on {args.epoch_batches} batches x {n_batches} batches per epoch;")
+    print(f"log p(x) at K = 1000 on 10,000 test images (timed on {args.ll_images} images x {10_000 // args.ll_images})")
+    print(f"{'kind':>9} {'d':>3} {'width':>5} {'train s':>8} {'valid s':>8} {'epoch s':>8} {'ll K=1000 s':>12}")
+    p_y = label_frequencies(data['train'][1])
+    rows = []
+    for kind in args.table_kinds:
+        for d in args.table_dims:
+            torch.manual_seed(0)
+            width = latent_width(kind, d)
+            kw = dict(prior=VMFPrior(torch.randn(10, width), 10.)) if kind == 'prior' else {}
+            dim = dict(latent_dim=d) if kind == 'gaussian' else dict(sphere_dim=d)
+            learn = hvae_learner(vae_dls(data, bs), kind, **dim, **kw)
+            stop = StopAfter(20, args.epoch_batches)
+            with learn.no_bar(), learn.no_logging(): learn.fit(1, cbs=stop)
+            train_s = stop.seconds / args.epoch_batches * n_batches
+            vdl = learn.dls.valid
+            with learn.no_bar(), learn.no_logging():
+                t = time.perf_counter(); learn.validate(dl=vdl); valid_s = time.perf_counter() - t
+            x = torch.bernoulli(data['valid'][0][:args.ll_images].float() / 255)
+            t = time.perf_counter()
+            evaluate(learn.model, [(x, data['valid'][1][:args.ll_images])], n_samples=1000, show_progress=False, p_y=p_y)
+            ll_s = (time.perf_counter() - t) * 10_000 / args.ll_images
+            rows.append((kind, d, width, train_s, valid_s, train_s + valid_s, ll_s))
+            print(f"{kind:>9} {d:3d} {width:5d} {train_s:8.1f} {valid_s:8.1f} {train_s + valid_s:8.1f} {ll_s:12.0f}", flush=True)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--dims', type=int, nargs='+', default=[5, 10, 20, 64])
@@ -106,8 +176,16 @@ def main():
     ap.add_argument('--steps', type=int, default=15, help='steps per timed round')
     ap.add_argument('--fastai-batches', type=int, default=100, help='batches per timed fastai epoch')
     ap.add_argument('--fused-adam', action='store_true', help="Table 1 with PyTorch's fused Adam in both loops")
+    ap.add_argument('--epoch-table', action='store_true', help='only Table 4: seconds per MNIST epoch per kind and d (use --threads 1)')
+    ap.add_argument('--table-kinds', nargs='+', default=list(KINDS))
+    ap.add_argument('--table-dims', type=int, nargs='+', default=[3, 5, 10, 20], help="Davidson et al.'s d: R^d or S^d")
+    ap.add_argument('--epoch-batches', type=int, default=100, help='training batches timed per configuration')
+    ap.add_argument('--ll-images', type=int, default=50, help='images scored at K = 1000 per configuration')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.epoch_table:
+        epoch_table(args)
+        return
     torch.manual_seed(0)
     bs = 64
     x = torch.bernoulli(torch.rand(bs * 20, 1, 28, 28))
@@ -139,7 +217,7 @@ def main():
     labels = torch.randint(0, 10, (n,))
     dls = vae_dls(dict(train=(imgs, labels), valid=(imgs[:bs], labels[:bs])), bs)
     torch.manual_seed(0)
-    learn = hvae_learner(dls, 'plain', 10, cbs=NoValidation())
+    learn = hvae_learner(dls, 'plain', 10, cbs=NoValidation())     # latent_dim=10: z on S^9
     torch.manual_seed(0)
     learn_cast = hvae_learner(dls, 'plain', 10, cbs=[NoValidation(), CastToTensor()])   # with fastai's default cast again
     def plain(**adam):
