@@ -323,6 +323,7 @@ class _NegEntropy(torch.autograd.Function):
         k, a = ctx.saved_tensors
         return grad * (k * (1 - a * a) - (ctx.d - 1) * a).to(grad.dtype), None, None, None, None
 
+# %% ../nbs/00_vmf.ipynb #ent02b
 class _KLvMF(torch.autograd.Function):
     """KL(vMF(mu_p, kp) || vMF(mu_q, kq)) = log C_d(kp) - log C_d(kq) + A_d(kp) (kp - kq c), c = mu_p^T mu_q, from the
     precomputed (g, q_0) of both; derivatives A_d'(kp) (kp - kq c) in kp, A_d(kq) - A_d(kp) c in kq, -A_d(kp) kq in c"""

@@ -1,4 +1,17 @@
-/* penact's fused CPU kernel for the vMF at small batches: every function loops over rows in double precision. */
+/* penact's fused CPU kernel for the von Mises-Fisher distribution at small batches (penact/vmf.py, built on first use
+   by `_build_library` and called through ctypes).
+
+   Each entry point runs, one row at a time, the formulas that the eager tensor code in vmf.py applies to a whole
+   batch, in double precision whatever the tensors' dtype; the random numbers come from torch, drawn in the same
+   order as on the eager path, so that both give the same samples from the same seed:
+     penact_bessel            (g, q_0) = (log I_nu(x) - nu log x, x I_nu(x) / I_{nu+1}(x)): Debye's series + recurrence
+     penact_wood_{f32,f64}    Wood's rejection test over each row's proposals
+     penact_reflect_{...}     the reflection of e1-centred samples onto the mean direction
+     penact_reflect_back_{..} its backward pass, with d theta / d kappa by Gauss-Legendre quadrature
+     penact_negent_{...}      the negative entropy and its derivative
+     penact_kl_{...}          KL(vMF || vMF) and its derivatives
+   The _f32 / _f64 versions read and write float or double tensors, row-major; the entropy and KL functions take a
+   stride per input (1: one value per row, 0: one value for all rows). */
 #include <math.h>
 #include <stdint.h>
 
@@ -31,6 +44,7 @@ static void bessel_one(double nu, int64_t m, const double *c0, const double *c1,
     *g_out = g; *q_out = q;
 }
 
+/* (g, q) of `bessel_one` for n values x, into g and q (coef: the two orders' coefficients, nc each) */
 void penact_bessel(double nu, int64_t m, const double *coef, int64_t nc, const double *x, int64_t n, double *g, double *q) {
     for (int64_t i = 0; i < n; ++i) bessel_one(nu, m, coef, coef + nc, nc, x[i], g + i, q + i);
 }
