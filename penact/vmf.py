@@ -259,8 +259,8 @@ class _LogNormalizer(torch.autograd.Function):
     def forward(ctx, kappa, d, g, q, plus_kappa=False):
         ctx.save_for_backward(kappa, q)
         ctx.d, ctx.plus_kappa = d, plus_kappa
-        out = -g - d / 2 * math.log(2 * math.pi)
-        if plus_kappa: out = out + kappa.detach().to(torch.float64)
+        if plus_kappa: out = torch.sub(kappa.to(torch.float64), g).sub_(d / 2 * math.log(2 * math.pi))
+        else: out = -g - d / 2 * math.log(2 * math.pi)
         return out.to(kappa.dtype)
 
     @staticmethod
@@ -487,7 +487,8 @@ def _wood_few(kappa:Tensor, d:int, dtype:torch.dtype, n:int):
 def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype, n:int|None=None):
     """Draw vMF(e1, kappa) on S^{d-1}, n rows for the flat `kappa` (one entry per row, or one entry for all n rows), as
     (w, sqrt(1-w^2), normals, ||g||): x = (w, sqrt(1-w^2) g/||g||) with g = normals[:, 1:]."""
-    kappa, dtype = kappa.to(_wide(kappa.dtype)), _wide(dtype)      # float16 and bfloat16 in float32
+    if kappa.dtype != _wide(kappa.dtype): kappa = kappa.float()      # float16 and bfloat16 in float32
+    dtype = _wide(dtype)
     c = lambda v: _c(v, kappa)
     n = kappa.numel() if n is None else n
     if d != 3 and n <= _FEW: return _wood_few(kappa, d, dtype, n)
@@ -876,8 +877,9 @@ class VonMisesFisher(Distribution):
             if conc.requires_grad:
                 a = conc.detach().double() / self._bessel[1].reshape(B)
                 if S > 1: a = a.repeat_interleave(S)
-            x = _Reparam.apply(loc.to(dt), kappa.to(dt), w, sig, x, gnorm, a, d, shape)
-        else: x = _reflect(loc.to(dt), w, sig, x, gnorm, S)
+            if dt != loc.dtype: loc, kappa = loc.to(dt), kappa.to(dt)
+            x = _Reparam.apply(loc, kappa, w, sig, x, gnorm, a, d, shape)
+        else: x = _reflect(loc if dt == loc.dtype else loc.to(dt), w, sig, x, gnorm, S)
         if x.shape != shape: x = x.view(shape)
         if dt != self.loc.dtype: x = x.to(self.loc.dtype)
         if simple: return x
@@ -886,12 +888,14 @@ class VonMisesFisher(Distribution):
     def log_prob(self, value):
         "log C_d(kappa) + kappa mu^T value, the log density on the sphere"
         if self._validate_args: _check_event(value, self.dim)
-        out = torch.promote_types(self.loc.dtype, value.dtype)
+        loc, kappa = self.loc, self.concentration
+        out = loc.dtype if value.dtype == loc.dtype else torch.promote_types(loc.dtype, value.dtype)
         dt = _wide(out)                    # float16 and bfloat16 in float32, rounded at the end
-        kappa = self.concentration.to(dt)
+        if loc.dtype != dt: loc, kappa = loc.to(dt), kappa.to(dt)
+        if value.dtype != dt: value = value.to(dt)
         # log C_d + kappa mu^T x as (log C_d + kappa) + kappa (mu^T x - 1): at large kappa both terms of the first form
         # are of order kappa and their sum is not; the first term of the second is formed in float64
-        lp = _LogNormalizer.apply(kappa, self.dim, *self._bessel, True) + kappa * ((self.loc.to(dt) * value.to(dt)).sum(-1) - 1)
+        lp = torch.addcmul(_LogNormalizer.apply(kappa, self.dim, *self._bessel, True), kappa, (loc * value).sum(-1) - 1)
         return lp if dt == out else lp.to(out)
 
     def entropy(self):
