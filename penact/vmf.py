@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import ctypes, hashlib, os, shutil, subprocess, tempfile
 from fractions import Fraction
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -14,26 +15,102 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints, register_kl
 from torch.distributions.utils import lazy_property
 
-_KERNEL = None   # the fused CPU kernel, set up in "A fused CPU kernel" below; until then every path is the eager one
-_KERNEL_ROWS = 1 << 16    # beyond this many rows the vectorised eager path is as fast (and uses every thread)
+# %% auto #0
+__all__ = ['unit_sphere', 'use_cpu_kernel', 'cpu_kernel_available', 'log_sphere_area', 'log_vmf_normalizer',
+           'mean_resultant_length', 'concentration_from_mean_resultant', 'VonMisesFisher', 'HypersphericalUniform']
 
-_BESSEL_ROWS = 2048      # ... and beyond this many values, for the Bessel functions alone
-_REFLECT_D = 16          # ... but up to this d the kernel's gradient-free reflection is faster at any number of rows
+# %% ../nbs/00_vmf.ipynb #kbuild02
+_CFLAGS = ('-O2', '-fno-math-errno', '-shared', '-fPIC')
+
+def _kernel_source()->Path:
+    "The C source of the fused kernel, shipped with the package"
+    return Path(str(resources.files('penact') / 'csrc' / 'vmf_kernel.c'))
+
+def _cache_dir()->Path:
+    "penact's folder for compiled kernels: $PENACT_CACHE, else penact/kernels in $XDG_CACHE_HOME or ~/.cache"
+    if os.environ.get('PENACT_CACHE'): return Path(os.environ['PENACT_CACHE']) / 'kernels'
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'penact' / 'kernels'
+
+def _find_cc()->str|None:
+    "The C compiler: $CC, else the first of cc, gcc and clang on the path (None if there is none)"
+    return os.environ.get('CC') or shutil.which('cc') or shutil.which('gcc') or shutil.which('clang')
+
+def _build_library(
+    src:Path, # a C source file
+    cc:str|None=None, # the compiler (default: `_find_cc()`)
+    flags:tuple=_CFLAGS, # its flags, which must build a shared library
+    cache:Path|None=None, # where libraries are kept (default: `_cache_dir()`)
+)->Path: # the shared library
+    "Compile `src` into a shared library, once per (source, compiler, flags); RuntimeError, saying why, where it cannot"
+    cc = cc or _find_cc()
+    if cc is None: raise RuntimeError("no C compiler: set $CC or put cc, gcc or clang on the PATH")
+    text = Path(src).read_bytes()
+    key = hashlib.sha256(b'\0'.join([text, cc.encode()] + [f.encode() for f in flags])).hexdigest()[:16]
+    so = Path(cache or _cache_dir()) / f'{Path(src).stem}_{key}.so'
+    if so.exists(): return so
+    so.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=so.parent) as tmp:   # build aside, then move into place atomically
+        out = Path(tmp) / so.name
+        try: res = subprocess.run([cc, *flags, '-o', str(out), str(src), '-lm'], capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as e: raise RuntimeError(f"the C compiler {cc!r} could not run: {e}") from None
+        if res.returncode: raise RuntimeError(f"{cc} failed on {Path(src).name} (exit {res.returncode}):\n{res.stderr.strip()}")
+        os.replace(out, so)
+    return so
+
+# %% ../nbs/00_vmf.ipynb #kbuild07
+_KERNEL_ROWS = 1 << 16    # beyond this many rows the vectorised eager path is as fast (and uses every thread)
+_BESSEL_ROWS = 2048       # ... and beyond this many values, for the Bessel functions alone
+_REFLECT_D = 16           # ... but up to this d the kernel's gradient-free reflection is faster at any number of rows
+
+class _CPUKernel:
+    "The fused kernel's library: built by `_build_library` on first use, loaded with ctypes"
+    def __init__(self, src:Path|None=None, cc:str|None=None):
+        self.src, self.cc = src, cc
+        self.enabled = os.environ.get('PENACT_CPU_KERNEL', '1') != '0'
+        self._lib, self.error = None, None
+
+    def lib(self):
+        "the loaded library, or None (and the reason in `error`) where there is no C compiler or the build failed"
+        if self._lib is None and self.error is None:
+            try: self._lib = self._load()
+            except Exception as e: self.error = f"{type(e).__name__}: {e}"
+        return self._lib
+
+    def _load(self):
+        lib = ctypes.CDLL(str(_build_library(self.src or _kernel_source(), self.cc)))
+        P, I, D, U = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_int
+        lib.penact_bessel.argtypes = [D, I, P, I, P, I, P, P]
+        for t in ('f32', 'f64'):
+            getattr(lib, f'penact_wood_{t}').argtypes = [I, I, I, P, I, P, P, P, P, P, P, P, P, P]
+            getattr(lib, f'penact_reflect_{t}').argtypes = [I, I, I, P, P, P, P, P, P]
+            getattr(lib, f'penact_reflect_back_{t}').argtypes = [I, I, I, P, P, P, P, P, P, P, P, P, P, U, P, I, P, P]
+            getattr(lib, f'penact_negent_{t}').argtypes = [I, I, P, I, P, I, P, I, D, P, P]
+            getattr(lib, f'penact_kl_{t}').argtypes = [I, I] + [P, I] * 7 + [P, P, P, P]
+        return lib
+
+_KERNEL = _CPUKernel()
 
 def _kernel_lib(t:Tensor, rows:int, limit:int=_KERNEL_ROWS):
     "The kernel's library for a CPU tensor of float32/float64 and at most `limit` rows, else None (eager)"
-    k = _KERNEL
-    if k is None or not k.enabled or t.device.type != 'cpu' or t.dtype not in (torch.float32, torch.float64) or rows > limit:
+    if not _KERNEL.enabled or t.device.type != 'cpu' or t.dtype not in (torch.float32, torch.float64) or rows > limit:
         return None
-    return k.lib()
+    return _KERNEL.lib()
 
 def _p(t:Tensor|None)->int|None:
     "a tensor's data pointer for the kernel (None for a missing argument)"
     return None if t is None else t.data_ptr()
 
-# %% auto #0
-__all__ = ['unit_sphere', 'log_sphere_area', 'log_vmf_normalizer', 'mean_resultant_length', 'concentration_from_mean_resultant',
-           'use_cpu_kernel', 'cpu_kernel_available', 'VonMisesFisher', 'HypersphericalUniform']
+# %% ../nbs/00_vmf.ipynb #kbuild08
+def use_cpu_kernel(
+    enabled:bool=True, # run small CPU batches through the fused kernel (True) or through the eager tensor code (False)
+)->bool: # the previous setting
+    "Switch the fused CPU kernel on or off for this process (the environment variable PENACT_CPU_KERNEL=0 starts it off)"
+    prev, _KERNEL.enabled = _KERNEL.enabled, bool(enabled)
+    return prev
+
+def cpu_kernel_available()->bool:
+    "Whether the fused CPU kernel is on and built (it is built on first call); if it could not be, why is in `penact.vmf._KERNEL.error`"
+    return _KERNEL.enabled and _KERNEL.lib() is not None
 
 # %% ../nbs/00_vmf.ipynb #b4b17782
 def log_sphere_area(
@@ -66,6 +143,7 @@ def _debye_polys(n_terms):
         us.append([x + y for x, y in zip(a, b)])
     return [[float(c) for c in u] for u in us]
 
+# %% ../nbs/00_vmf.ipynb #bes02
 _N_DEBYE, _NU_MIN = 20, 15.
 _DEBYE = _debye_polys(_N_DEBYE)
 _DEBYE_DEG = max(len(u) for u in _DEBYE)
@@ -116,6 +194,7 @@ def _debye_g_q(n:float, x:Tensor):
     d = torch.add(big[1] - dr, torch.log1p((dr + 1) / (r0 + n)), alpha=n).add_(torch.log1p(dr / r0), alpha=0.5)
     return g, d.add_(log_s[0] - log_s[1]).exp_()
 
+# %% ../nbs/00_vmf.ipynb #bes05
 def _bessel_g_q(nu:float, x:Tensor):
     "(g_nu(x), q_0(x)) with g_nu = log I_nu(x) - nu log x and q_0 = x I_nu(x) / I_{nu+1}(x), for x >= 0 (float64, any shape)"
     shape, x = x.shape, x.reshape(-1)
@@ -147,6 +226,17 @@ def _bessel_stats(kappa:Tensor, d:int):
         return g.expand(x.shape), q.expand(x.shape)
     return _bessel_g_q(d / 2 - 1, x.to(torch.float64))
 
+def _as_kappa(kappa, name='kappa', validate=None):
+    "`kappa` as a floating tensor, checked to be finite and >= 0 when validation is on (torch's default)."
+    if not torch.is_tensor(kappa): kappa = torch.as_tensor(kappa, dtype=torch.get_default_dtype())
+    if not kappa.is_floating_point(): kappa = kappa.to(torch.get_default_dtype())
+    if Distribution._validate_args if validate is None else validate:
+        ok = torch.isfinite(kappa) & (kappa >= 0)
+        if not bool(ok.all()):
+            raise ValueError(f"{name} must be finite and >= 0 (allowed range [0, inf)), found {kappa[~ok].flatten()[:3].tolist()}")
+    return kappa
+
+# %% ../nbs/00_vmf.ipynb #nrm04
 class _MeanResultantLength(torch.autograd.Function):
     "A_d(kappa) = kappa / q_0 from precomputed q_0, with A_d' = 1 - A_d^2 - (d-1) / q_0"
     @staticmethod
@@ -163,18 +253,41 @@ class _MeanResultantLength(torch.autograd.Function):
         return grad * (1 - a * a - (ctx.d - 1) / q).to(grad.dtype), None, None
 
 class _LogNormalizer(torch.autograd.Function):
-    "log C_d(kappa) = -g - d/2 log(2 pi) from precomputed (g, q_0), with d/dkappa log C_d = -A_d(kappa)"
+    """log C_d(kappa) = -g - d/2 log(2 pi) from precomputed (g, q_0), with d/dkappa log C_d = -A_d(kappa); with `plus_kappa`,
+    log C_d(kappa) + kappa (formed in float64: at large kappa both terms are of order kappa and their sum is not)"""
     @staticmethod
-    def forward(ctx, kappa, d, g, q):
+    def forward(ctx, kappa, d, g, q, plus_kappa=False):
         ctx.save_for_backward(kappa, q)
-        ctx.d = d
-        return (-g - d / 2 * math.log(2 * math.pi)).to(kappa.dtype)
+        ctx.d, ctx.plus_kappa = d, plus_kappa
+        if plus_kappa: out = torch.sub(kappa.to(torch.float64), g).sub_(d / 2 * math.log(2 * math.pi))
+        else: out = -g - d / 2 * math.log(2 * math.pi)
+        return out.to(kappa.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         kappa, q = ctx.saved_tensors
-        return -grad * _MeanResultantLength.apply(kappa, ctx.d, q), None, None, None
+        da = _MeanResultantLength.apply(kappa, ctx.d, q)
+        return (grad * (1 - da) if ctx.plus_kappa else -grad * da), None, None, None, None
 
+def log_vmf_normalizer(
+    kappa:Tensor, # concentration, shape (...,), finite and >= 0
+    d:int, # ambient dimension, >= 2
+)->Tensor: # log C_d(kappa), shape (...,), kappa's dtype
+    "log C_d(kappa), the log normaliser of vMF on S^{d-1}; finite for every kappa >= 0 and differentiable in kappa"
+    _check_dim(d)
+    kappa = _as_kappa(kappa)
+    return _LogNormalizer.apply(kappa, d, *_bessel_stats(kappa, d))
+
+def mean_resultant_length(
+    kappa:Tensor, # concentration, shape (...,), finite and >= 0
+    d:int, # ambient dimension, >= 2
+)->Tensor: # A_d(kappa) = E[mu^T x], shape (...,), kappa's dtype
+    "A_d(kappa) = I_{d/2}(kappa) / I_{d/2-1}(kappa), the norm of the vMF mean; differentiable in kappa"
+    _check_dim(d)
+    kappa = _as_kappa(kappa)
+    return _MeanResultantLength.apply(kappa, d, _bessel_stats(kappa, d)[1])
+
+# %% ../nbs/00_vmf.ipynb #ent02
 def _strided(ts, shape):
     "[(tensor, stride)] for the kernel: each tensor of `shape` with its values in order (stride 1) or one value (stride 0), else None"
     out = []
@@ -210,6 +323,7 @@ class _NegEntropy(torch.autograd.Function):
         k, a = ctx.saved_tensors
         return grad * (k * (1 - a * a) - (ctx.d - 1) * a).to(grad.dtype), None, None, None, None
 
+# %% ../nbs/00_vmf.ipynb #ent02b
 class _KLvMF(torch.autograd.Function):
     """KL(vMF(mu_p, kp) || vMF(mu_q, kq)) = log C_d(kp) - log C_d(kq) + A_d(kp) (kp - kq c), c = mu_p^T mu_q, from the
     precomputed (g, q_0) of both; derivatives A_d'(kp) (kp - kq c) in kp, A_d(kq) - A_d(kp) c in kq, -A_d(kp) kq in c"""
@@ -246,34 +360,6 @@ class _KLvMF(torch.autograd.Function):
         g_c = (g * ap * kq).neg_().to(grad.dtype) if need[2] else None
         return g_kp, g_kq, g_c, None, None, None, None, None
 
-def _as_kappa(kappa, name='kappa', validate=None):
-    "`kappa` as a floating tensor, checked to be finite and >= 0 when validation is on (torch's default)."
-    if not torch.is_tensor(kappa): kappa = torch.as_tensor(kappa, dtype=torch.get_default_dtype())
-    if not kappa.is_floating_point(): kappa = kappa.to(torch.get_default_dtype())
-    if Distribution._validate_args if validate is None else validate:
-        ok = torch.isfinite(kappa) & (kappa >= 0)
-        if not bool(ok.all()):
-            raise ValueError(f"{name} must be finite and >= 0 (allowed range [0, inf)), found {kappa[~ok].flatten()[:3].tolist()}")
-    return kappa
-
-def log_vmf_normalizer(
-    kappa:Tensor, # concentration, shape (...,), finite and >= 0
-    d:int, # ambient dimension, >= 2
-)->Tensor: # log C_d(kappa), shape (...,), kappa's dtype
-    "log C_d(kappa), the log normaliser of vMF on S^{d-1}; finite for every kappa >= 0 and differentiable in kappa"
-    _check_dim(d)
-    kappa = _as_kappa(kappa)
-    return _LogNormalizer.apply(kappa, d, *_bessel_stats(kappa, d))
-
-def mean_resultant_length(
-    kappa:Tensor, # concentration, shape (...,), finite and >= 0
-    d:int, # ambient dimension, >= 2
-)->Tensor: # A_d(kappa) = E[mu^T x], shape (...,), kappa's dtype
-    "A_d(kappa) = I_{d/2}(kappa) / I_{d/2-1}(kappa), the norm of the vMF mean; differentiable in kappa"
-    _check_dim(d)
-    kappa = _as_kappa(kappa)
-    return _MeanResultantLength.apply(kappa, d, _bessel_stats(kappa, d)[1])
-
 # %% ../nbs/00_vmf.ipynb #9e42b603
 def concentration_from_mean_resultant(
     r:Tensor|float, # mean resultant length(s), in [0, 1]
@@ -308,6 +394,19 @@ def concentration_from_mean_resultant(
 _PROPOSALS = 1        # proposals per rejected row and round when many rows are rejected
 _PROPOSALS_FEW = 8    # ... when few are (then the number of operations, not their size, sets the cost)
 _FEW = 4096
+_MAX_ROUNDS = 100     # rounds of redraws before giving up: a row with a finite concentration rejects 100 in a row
+                      # with probability under 0.35^100 = 1e-46
+
+def _wide(dtype:torch.dtype)->torch.dtype:
+    "The dtype to compute in: float32 for float16 and bfloat16, else `dtype` itself"
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+def _no_acceptance(kappa:Tensor, rows:Tensor):
+    "The error for rows that never accepted a proposal"
+    k = kappa if kappa.numel() == 1 else kappa[rows]
+    _as_kappa(k, 'concentration', True)     # a NaN or infinite concentration: the error names it
+    raise RuntimeError(f"vMF sampling: {rows.numel()} rows rejected {_MAX_ROUNDS} rounds of proposals, at concentrations "
+                       f"{k.flatten()[:3].tolist()}")
 
 def _polar_zeta(u1:Tensor, u2:Tensor, d:int)->Tensor:
     """zeta = 2 eps - 1 for eps ~ Beta((d-1)/2, (d-1)/2), from uniforms u1, u2 (both overwritten) by Ulrich's polar
@@ -315,12 +414,86 @@ def _polar_zeta(u1:Tensor, u2:Tensor, d:int)->Tensor:
     zeta = torch.cos(u2.mul_(math.pi))
     return zeta.mul_(u1.log_().mul_(2 / (d - 2)).expm1_().neg_().sqrt_()) if d > 2 else zeta
 
+# %% ../nbs/00_vmf.ipynb #smp04
+def _wood_pass(kappa:Tensor, d:int, dtype:torch.dtype, n:int):
+    """One pass of Wood's method over n rows, all of a row's `_PROPOSALS_FEW` proposals drawn at once and the first
+    accepted one kept: (w, sqrt(1-w^2), normals, ||g||, hit), hit = 0 for the rows that accepted none"""
+    P, k, dev, kd = _PROPOSALS_FEW, d - 1, kappa.device, kappa.dtype
+    if d <= 16:   # proposal i of every row from normals g[i]; g[0] also gives the rows' directions
+        g = torch.randn(P, n, d, dtype=dtype, device=dev)
+        normals = g[0]
+        r = torch.linalg.vector_norm(g[..., 1:], dim=-1).to(kd)
+        z, gnorm, r2 = g[..., 0].to(kd), r[0], r * r
+    else:         # beyond the first, chi-square variates cost less as gamma variates than as d - 1 normals
+        normals = torch.randn(n, d, dtype=dtype, device=dev)
+        gnorm = torch.linalg.vector_norm(normals[:, 1:], dim=-1).to(kd)
+        z = torch.randn(P, n, dtype=kd, device=dev)
+        z[0] = normals[:, 0]
+        r2 = torch._standard_gamma(torch.full((P, n), k / 2, dtype=kd, device=dev)).mul_(2)
+        r2[0] = gnorm * gnorm
+    one = _c(1., kappa)
+    # per-row constants: with A = 2 kappa + sqrt(4 kappa^2 + k^2) and A+ = A + k, b = k / A and
+    # gamma = (1 - b) / (1 + b) = 4 kappa A / A+^2; Wood's constant c = 4 kappa b / (1 + b)^2 = k gamma
+    two_kappa = kappa * _c(2., kappa)
+    a = two_kappa + torch.hypot(two_kappa, _c(float(k), kappa))
+    inv = (a + k).reciprocal_()
+    gam = (two_kappa * inv) * (a * inv) * _c(2., kappa)
+    zeta = (z * torch.rsqrt(torch.addcmul(r2, z, z))).clamp_(-1, 1)                 # (P, n)
+    den = torch.addcmul(one, gam, zeta, value=-1)                                     # 1 - gamma zeta
+    # accept when k (gamma zeta / den + log den) <= -log u, i.e. k (1 / den + log den) + log u <= k
+    ok = torch.add(den.reciprocal() + den.log(), torch.rand_like(den).log_(), alpha=1 / k) <= one
+    hit, first = ok.to(torch.uint8).max(0)                                            # the first accepted proposal
+    zeta = zeta.gather(0, first[None])[0]
+    # 1 - w = 2b/(1+b) (1 + zeta) / (1 - gamma zeta), sqrt(1 - w^2) = 2 sqrt(b)/(1+b) sqrt((1 - zeta)(1 + zeta)) / (1 - gamma zeta)
+    den = torch.addcmul(one, gam, zeta, value=-1).reciprocal_()
+    one_plus = zeta + one
+    t = one_plus * den * (inv * _c(2. * k, kappa))
+    sig = torch.sqrt((one - zeta) * one_plus) * den * (torch.sqrt(a) * inv * _c(2. * math.sqrt(k), kappa))
+    return one - t, sig, normals, gnorm, hit
+
+def _wood_few_kernel(lib, kappa:Tensor, d:int, n:int):
+    "`_wood_pass` in the fused kernel (`penact_wood`): the same random draws in the same order, then one pass over the rows in C"
+    P, dev, dt = _PROPOSALS_FEW, kappa.device, kappa.dtype
+    if d <= 16: g = torch.randn(P, n, d, dtype=dt, device=dev); normals, z, r2 = g[0], None, None
+    else:
+        normals, g = torch.randn(n, d, dtype=dt, device=dev), None
+        z = torch.randn(P, n, dtype=dt, device=dev)
+        r2 = torch._standard_gamma(torch.full((P, n), (d - 1) / 2, dtype=dt, device=dev)).mul_(2)
+    u = torch.rand(P, n, dtype=dt, device=dev)
+    w, sig, gnorm = torch.empty(3, n, dtype=dt, device=dev)
+    hit = torch.empty(n, dtype=torch.uint8, device=dev)
+    kc = kappa.contiguous()
+    (lib.penact_wood_f32 if dt == torch.float32 else lib.penact_wood_f64)(
+        n, d, P, kc.data_ptr(), kc.numel(), normals.data_ptr(), _p(g), _p(z), _p(r2), u.data_ptr(), w.data_ptr(),
+        sig.data_ptr(), gnorm.data_ptr(), hit.data_ptr())
+    return w, sig, normals, gnorm, hit
+
+def _wood_few(kappa:Tensor, d:int, dtype:torch.dtype, n:int):
+    """`_sample_wv` for few rows (n <= _FEW, d != 3): `_wood_pass` (in the kernel where it can), then the rows that
+    accepted none of their proposals (rare) drawn again in full, directions included, until every row has accepted"""
+    lib = _kernel_lib(kappa, n)
+    one_pass = ((lambda k, m: _wood_few_kernel(lib, k, d, m)) if lib is not None and kappa.dtype == dtype else
+                (lambda k, m: _wood_pass(k, d, dtype, m)))
+    w, sig, normals, gnorm, hit = one_pass(kappa, n)
+    for _ in range(_MAX_ROUNDS):
+        if bool(hit.all()): return w, sig, normals, gnorm
+        rows = (hit == 0).nonzero().squeeze(1)
+        kr = kappa if kappa.numel() == 1 else kappa[rows]
+        _as_kappa(kr, 'concentration', True)      # a NaN or infinite concentration rejects every proposal: say so
+        w[rows], sig[rows], normals[rows], gnorm[rows], hit[rows] = one_pass(kr, rows.numel())
+    _no_acceptance(kappa, (hit == 0).nonzero().squeeze(1))
+
+# %% ../nbs/00_vmf.ipynb #smp06
 def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype, n:int|None=None):
     """Draw vMF(e1, kappa) on S^{d-1}, n rows for the flat `kappa` (one entry per row, or one entry for all n rows), as
     (w, sqrt(1-w^2), normals, ||g||): x = (w, sqrt(1-w^2) g/||g||) with g = normals[:, 1:]."""
+    if kappa.dtype != _wide(kappa.dtype): kappa = kappa.float()      # float16 and bfloat16 in float32
+    dtype = _wide(dtype)
     c = lambda v: _c(v, kappa)
     n = kappa.numel() if n is None else n
     if d != 3 and n <= _FEW: return _wood_few(kappa, d, dtype, n)
+    lo, hi = map(float, torch.aminmax(kappa)) if kappa.numel() else (0., 0.)
+    if not (math.isfinite(lo) and math.isfinite(hi)): _as_kappa(kappa, 'concentration', True)   # raises, naming the values
     shared = kappa.numel() == 1 and n > 1         # per-row constants are then computed once and broadcast
     normals = torch.randn(n, d, dtype=dtype, device=kappa.device)
     gnorm = torch.linalg.vector_norm(normals[:, 1:], dim=-1).to(kappa.dtype)
@@ -332,7 +505,6 @@ def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype, n:int|None=None):
     k = d - 1
     two_kappa, one = kappa * c(2.), c(1.)
     thr = (d - 1) * (d - 3) / 0.8          # the Gamma envelope for the rows with kappa above this
-    lo, hi = map(float, torch.aminmax(kappa)) if d > 3 else (0., 0.)
     mode = 'wood' if d <= 3 or hi <= thr else ('gamma' if lo > thr else 'mixed')
     gamma_rows = kappa > thr if mode == 'mixed' else None
     if mode != 'gamma':  # per-row constants of Wood's test, written in zeta = 2 eps - 1 (see the prose and `_wood_few`);
@@ -381,7 +553,8 @@ def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype, n:int|None=None):
     # the first proposal comes with the direction: z and ||g||^2 from the same normals
     v, ok = propose(normals[:, 0].to(kappa.dtype), gnorm * gnorm, torch.rand(n, dtype=kappa.dtype, device=kappa.device).log_())
     rows = (~ok).nonzero().squeeze(1)
-    while rows.numel():  # redraw only the rejected rows; each keeps its direction g/||g||, independent of v
+    for _ in range(_MAX_ROUNDS):  # redraw only the rejected rows; each keeps its direction g/||g||, independent of v
+        if not rows.numel(): break
         P = _PROPOSALS if rows.numel() > _FEW else _PROPOSALS_FEW
         at = slice(None) if shared else (rows if P == 1 else rows[:, None])   # the rows' constants
         vv, hit = fresh((rows.numel(),) if P == 1 else (rows.numel(), P), at)
@@ -390,6 +563,7 @@ def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype, n:int|None=None):
             vv, hit = vv.gather(1, first).squeeze(1), hit.gather(1, first).squeeze(1)
         v[rows] = vv          # (a row that rejected again is written again in a later round)
         rows = rows[~hit]
+    else: _no_acceptance(kappa, rows)
     # 1 - w and sqrt(1 - w^2) in forms without cancellation near w = 1 (as in `_wood_few`)
     if mode != 'gamma':
         den = torch.addcmul(one, gam, v, value=-1).reciprocal_()
@@ -400,70 +574,6 @@ def _sample_wv(kappa:Tensor, d:int, dtype:torch.dtype, n:int|None=None):
     s_g = torch.sqrt((v * (c(2.) - v)).clamp_min(0))
     if mode == 'gamma': return one - v, s_g, normals, gnorm
     return one - torch.where(gamma_rows, v, t_w), torch.where(gamma_rows, s_g, s_w), normals, gnorm
-
-def _wood_few(kappa:Tensor, d:int, dtype:torch.dtype, n:int):
-    """`_sample_wv` for few rows (n <= _FEW, d != 3): Wood's method alone, all of a row's `_PROPOSALS_FEW` proposals
-    drawn at once, the first accepted one kept; rows that accept none (rare) are drawn again in full"""
-    P, k, dev, kd = _PROPOSALS_FEW, d - 1, kappa.device, kappa.dtype
-    lib = _kernel_lib(kappa, n)
-    if lib is not None and kd == dtype: return _wood_few_kernel(lib, kappa, d, n)
-    if d <= 16:   # proposal i of every row from normals g[i]; g[0] also gives the rows' directions
-        g = torch.randn(P, n, d, dtype=dtype, device=dev)
-        normals = g[0]
-        r = torch.linalg.vector_norm(g[..., 1:], dim=-1).to(kd)
-        z, gnorm, r2 = g[..., 0].to(kd), r[0], r * r
-    else:         # beyond the first, chi-square variates cost less as gamma variates than as d - 1 normals
-        normals = torch.randn(n, d, dtype=dtype, device=dev)
-        gnorm = torch.linalg.vector_norm(normals[:, 1:], dim=-1).to(kd)
-        z = torch.randn(P, n, dtype=kd, device=dev)
-        z[0] = normals[:, 0]
-        r2 = torch._standard_gamma(torch.full((P, n), k / 2, dtype=kd, device=dev)).mul_(2)
-        r2[0] = gnorm * gnorm
-    one = _c(1., kappa)
-    # per-row constants: with A = 2 kappa + sqrt(4 kappa^2 + k^2) and A+ = A + k, b = k / A and
-    # gamma = (1 - b) / (1 + b) = 4 kappa A / A+^2; Wood's constant c = 4 kappa b / (1 + b)^2 = k gamma
-    two_kappa = kappa * _c(2., kappa)
-    a = two_kappa + torch.hypot(two_kappa, _c(float(k), kappa))
-    inv = (a + k).reciprocal_()
-    gam = (two_kappa * inv) * (a * inv) * _c(2., kappa)
-    zeta = (z * torch.rsqrt(torch.addcmul(r2, z, z))).clamp_(-1, 1)                 # (P, n)
-    den = torch.addcmul(one, gam, zeta, value=-1)                                     # 1 - gamma zeta
-    # accept when k (gamma zeta / den + log den) <= -log u, i.e. k (1 / den + log den) + log u <= k
-    ok = torch.add(den.reciprocal() + den.log(), torch.rand_like(den).log_(), alpha=1 / k) <= one
-    hit, first = ok.to(torch.uint8).max(0)                                            # the first accepted proposal
-    zeta = zeta.gather(0, first[None])[0]
-    # 1 - w = 2b/(1+b) (1 + zeta) / (1 - gamma zeta), sqrt(1 - w^2) = 2 sqrt(b)/(1+b) sqrt((1 - zeta)(1 + zeta)) / (1 - gamma zeta)
-    den = torch.addcmul(one, gam, zeta, value=-1).reciprocal_()
-    one_plus = zeta + one
-    t = one_plus * den * (inv * _c(2. * k, kappa))
-    sig = torch.sqrt((one - zeta) * one_plus) * den * (torch.sqrt(a) * inv * _c(2. * math.sqrt(k), kappa))
-    w = one - t
-    if not bool(hit.all()):   # every proposal of some rows rejected: draw those rows again, directions included
-        rows = (hit == 0).nonzero().squeeze(1)
-        w2, sig2, normals2, gnorm2 = _wood_few(kappa if kappa.numel() == 1 else kappa[rows], d, dtype, rows.numel())
-        w[rows], sig[rows], normals[rows], gnorm[rows] = w2, sig2, normals2, gnorm2
-    return w, sig, normals, gnorm
-
-def _wood_few_kernel(lib, kappa:Tensor, d:int, n:int):
-    "`_wood_few` in the fused kernel: the same random draws in the same order, then one pass over the rows in C"
-    P, dev, dt = _PROPOSALS_FEW, kappa.device, kappa.dtype
-    if d <= 16: g = torch.randn(P, n, d, dtype=dt, device=dev); normals, z, r2 = g[0], None, None
-    else:
-        normals, g = torch.randn(n, d, dtype=dt, device=dev), None
-        z = torch.randn(P, n, dtype=dt, device=dev)
-        r2 = torch._standard_gamma(torch.full((P, n), (d - 1) / 2, dtype=dt, device=dev)).mul_(2)
-    u = torch.rand(P, n, dtype=dt, device=dev)
-    w, sig, gnorm = torch.empty(3, n, dtype=dt, device=dev)
-    hit = torch.empty(n, dtype=torch.uint8, device=dev)
-    kc = kappa.contiguous()
-    (lib.penact_wood_f32 if dt == torch.float32 else lib.penact_wood_f64)(
-        n, d, P, kc.data_ptr(), kc.numel(), normals.data_ptr(), _p(g), _p(z), _p(r2), u.data_ptr(), w.data_ptr(),
-        sig.data_ptr(), gnorm.data_ptr(), hit.data_ptr())
-    if not bool(hit.all()):   # every proposal of some rows rejected: draw those rows again, directions included
-        rows = (hit == 0).nonzero().squeeze(1)
-        w2, sig2, normals2, gnorm2 = _wood_few(kappa if kappa.numel() == 1 else kappa[rows], d, dt, rows.numel())
-        w[rows], sig[rows], normals[rows], gnorm[rows] = w2, sig2, normals2, gnorm2
-    return w, sig, normals, gnorm
 
 # %% ../nbs/00_vmf.ipynb #0e1e3e1e
 _GL_CACHE = {}
@@ -487,6 +597,17 @@ def _n_nodes(tau_max:float, d:int, double:bool)->int:
     need = max(floor, per * tau_max)
     return next((n for n in _NODES if n >= need), _NODES[-1])
 
+_GL_FLAT = {}
+def _gl_all(device):
+    "every rule of _NODES, concatenated, for the kernel: (sizes int64, nodes, weights), float64, cached"
+    key = str(device)
+    if key not in _GL_FLAT:
+        rules = [_gauss_legendre(n, device) for n in _NODES]
+        _GL_FLAT[key] = (torch.tensor(_NODES, dtype=torch.int64), torch.cat([r[0] for r in rules]).contiguous(),
+                         torch.cat([r[1] for r in rules]).contiguous())
+    return _GL_FLAT[key]
+
+# %% ../nbs/00_vmf.ipynb #rep04
 def _dtheta_dkappa(theta:Tensor, ct:Tensor, st:Tensor, kappa:Tensor, d:int, a:Tensor, double:bool=True)->Tensor:
     "d theta / d kappa at a fixed CDF value; theta the angle to the mean direction, (ct, st) its cosine and sine, a = A_d(kappa) (float64, flat)"
     m = d - 2
@@ -529,6 +650,7 @@ def _kappa_grad(
     # dw/dkappa = -sin theta dtheta/dkappa, d sqrt(1-w^2)/dkappa = cos theta dtheta/dkappa
     return (torch.addcmul(ct * grad_sig, st, grad_w, value=-1) * dtheta).to(kappa.dtype)
 
+# %% ../nbs/00_vmf.ipynb #rep06
 def _householder(loc:Tensor):
     "(s, u, ||s e1 - loc||): x - 2 (u^T x) u maps s e1 onto loc, s = -sign(loc_1) so that ||s e1 - loc|| >= sqrt(2)"
     one = _c(1., loc)
@@ -617,270 +739,34 @@ class _Reparam(torch.autograd.Function):
             int(kappa.dtype == torch.float64), sizes.data_ptr(), len(_NODES), xs.data_ptr(), ws.data_ptr())
         return g_loc, g_kappa, None, None, None, None, None, None, None
 
-# %% ../nbs/00_vmf.ipynb #k0e1a2b4
-_KERNEL_SRC = r"""
-/* penact's fused CPU kernel for the vMF at small batches: every function loops over rows in double precision. */
-#include <math.h>
-#include <stdint.h>
-
-#define HALF_LOG_2PI 0.91893853320467274178
-
-/* (g, q) of one x: Debye's expansion at the orders n = nu + m and n + 1 (coefficients c0, c1 of t^0..t^(nc-1)),
-   then m steps of the recurrence q_j = 2 (nu + j + 1) + x^2 / q_(j+1) down to q_0 */
-static void bessel_one(double nu, int64_t m, const double *c0, const double *c1, int64_t nc, double x,
-                       double *g_out, double *q_out) {
-    double n = nu + (double)m;
-    double r0 = hypot(x, n), r1 = hypot(x, n + 1.0);
-    double t0 = n / r0, t1 = (n + 1.0) / r1, s0 = 0.0, s1 = 0.0;
-    for (int64_t j = nc - 1; j >= 0; --j) { s0 = s0 * t0 + c0[j]; s1 = s1 * t1 + c1[j]; }
-    double ls0 = log(s0), ls1 = log(s1), b0 = log(r0 + n), b1 = log(r1 + n + 1.0);
-    double g = r0 + ls0 - n * b0 - 0.5 * log(r0) - HALF_LOG_2PI;
-    double dr = (2.0 * n + 1.0) / (r0 + r1);
-    double q = exp((b1 - dr) + n * log1p((dr + 1.0) / (r0 + n)) + 0.5 * log1p(dr / r0) + (ls0 - ls1));
-    if (m > 0) {
-        int huge = x > 1e150;          /* x^2 would overflow: q = c + x (x / q) */
-        double x2 = x * x, lsum = 0.0, prod = 1.0;
-        for (int64_t j = m - 1; j >= 0; --j) {
-            double c = 2.0 * (nu + (double)j + 1.0);
-            q = huge ? c + x * (x / q) : c + x2 / q;
-            /* the sum of log q_j as the log of their product (every q_j >= 2), taken whenever the product grows large */
-            if (q > 1e100) lsum += log(q);
-            else { prod *= q; if (prod > 1e200) { lsum += log(prod); prod = 1.0; } }
-        }
-        g += lsum + log(prod);
-    }
-    *g_out = g; *q_out = q;
-}
-
-void penact_bessel(double nu, int64_t m, const double *coef, int64_t nc, const double *x, int64_t n, double *g, double *q) {
-    for (int64_t i = 0; i < n; ++i) bessel_one(nu, m, coef, coef + nc, nc, x[i], g + i, q + i);
-}
-
-/* Gauss-Legendre rules on [0, 1]: sizes[r] nodes each, concatenated in xs and ws */
-static int64_t n_nodes(double tau, int64_t d, int dbl, const int64_t *sizes, int64_t n_sizes) {
-    double per = dbl ? (d == 2 ? 12.0 : 9.0) : (d == 2 ? 10.0 : 7.0);
-    double floor_ = dbl ? 64.0 : (d == 2 ? 24.0 : 16.0);
-    double need = per * tau > floor_ ? per * tau : floor_;
-    for (int64_t r = 0; r < n_sizes; ++r) if ((double)sizes[r] >= need) return r;
-    return n_sizes - 1;
-}
-
-/* d theta / d kappa at a fixed CDF value, for one sample at angle theta (cos ct, sin st) with a = A_d(kappa) */
-static double dtheta_dkappa(double theta, double ct, double st, double kappa, int64_t d, double a, int dbl,
-                            const int64_t *sizes, int64_t n_sizes, const double *xs, const double *ws) {
-    double m = (double)(d - 2);
-    if (st < 1e-150) st = 1e-150;
-    double kst = kappa * st;
-    double dpsi = d > 2 ? (ct * m - kst * st) / st : -kst;
-    double sign = -copysign(1.0, dpsi);
-    double length = M_PI / 2 + sign * (M_PI / 2 - theta);
-    double d2psi = d > 2 ? kappa * ct + m / (st * st) : kappa * ct;
-    double scale = fabs(dpsi) + sqrt(fabs(d2psi));
-    double h0 = 0.25 / scale;
-    if (!(h0 < length)) h0 = length;
-    if (h0 < 1e-300) h0 = 1e-300;
-    double tau_end = log1p(length / h0);
-    int64_t r = n_nodes(tau_end, d, dbl, sizes, n_sizes), off = 0;
-    for (int64_t k = 0; k < r; ++k) off += sizes[k];
-    double psi_theta = d > 2 ? kappa * ct + m * log(st) : kappa * ct, acc = 0.0, sh = sign * h0;
-    for (int64_t j = 0; j < sizes[r]; ++j) {
-        double e = exp(tau_end * xs[off + j]);            /* e^tau: the offset is h0 (e^tau - 1), du/dtau = h0 e^tau */
-        double s = theta + sh * (e - 1.0), cs = cos(s), lr = kappa * cs;
-        if (d > 2) { double sn = sin(s); lr += m * log(sn > 1e-300 ? sn : 1e-300); }
-        lr -= psi_theta;
-        if (lr > 0) lr = 0;
-        acc += (cs - a) * exp(lr) * e * ws[off + j];
-    }
-    return acc * sh * tau_end;
-}
-
-/* Wood's sampler for rows i < n: proposal 0 from normals[i] (which also gives the row's direction), proposals 1..P-1
-   from g[p, i] (d <= 16) or else from (z[p, i], r2[p, i]); the first accepted one is kept (hit[i] = 0 if none) */
-#define DEFINE_WOOD(NAME, REAL)                                                                                     \
-void NAME(int64_t n, int64_t d, int64_t P, const REAL *kappa, int64_t nk, const REAL *normals, const REAL *g,       \
-          const REAL *z, const REAL *r2, const REAL *u, REAL *w, REAL *sig, REAL *gnorm, uint8_t *hit) {           \
-    double k = (double)(d - 1);                                                                                   \
-    for (int64_t i = 0; i < n; ++i) {                                                                             \
-        double kap = (double)kappa[nk == 1 ? 0 : i], two = 2.0 * kap;                                             \
-        double a = two + hypot(two, k), inv = 1.0 / (a + k), gam = (two * inv) * (a * inv) * 2.0;                   \
-        double zeta0 = 0.0, zeta = 0.0; int ok = 0;                                                               \
-        for (int64_t p = 0; p < P; ++p) {                                                                         \
-            double zz, rr = 0.0;                                                                                  \
-            if (p == 0 || g) {                                                                                    \
-                const REAL *row = p == 0 ? normals + i * d : g + (p * n + i) * d;                                 \
-                zz = row[0];                                                                                      \
-                for (int64_t j = 1; j < d; ++j) rr += (double)row[j] * (double)row[j];                             \
-                if (p == 0) gnorm[i] = (REAL)sqrt(rr);                                                            \
-            } else { zz = z[p * n + i]; rr = r2[p * n + i]; }                                                     \
-            double zt = zz / sqrt(rr + zz * zz);                                                                  \
-            if (!(zt >= -1.0)) zt = -1.0; else if (zt > 1.0) zt = 1.0;                                            \
-            if (p == 0) zeta0 = zt;                                                                               \
-            double den = 1.0 - gam * zt;                                                                          \
-            if (1.0 / den + log(den) + log((double)u[p * n + i]) / k <= 1.0) { zeta = zt; ok = 1; break; }          \
-        }                                                                                                         \
-        if (!ok) zeta = zeta0;                                                                                    \
-        hit[i] = (uint8_t)ok;                                                                                     \
-        double den = 1.0 / (1.0 - gam * zeta), one_plus = zeta + 1.0;                                             \
-        w[i] = (REAL)(1.0 - one_plus * den * (inv * 2.0 * k));                                                    \
-        sig[i] = (REAL)(sqrt((1.0 - zeta) * one_plus) * den * (sqrt(a) * inv * 2.0 * sqrt(k)));                   \
-    }                                                                                                             \
-}
-DEFINE_WOOD(penact_wood_f32, float)
-DEFINE_WOOD(penact_wood_f64, double)
-
-/* the reflection of rows i = b S + s about loc[b] (see _Reparam) */
-#define DEFINE_REFLECT(NAME, REAL)                                                                                  \
-void NAME(int64_t B, int64_t S, int64_t d, const REAL *loc, const REAL *w, const REAL *sig, const REAL *nr,        \
-          const REAL *gnorm, REAL *x) {                                                                           \
-    for (int64_t b = 0; b < B; ++b) {                                                                             \
-        const REAL *l = loc + b * d;                                                                              \
-        double p = l[0], t = copysign(1.0, p), a1 = fabs(p) + 1.0;                                                \
-        for (int64_t s = 0; s < S; ++s) {                                                                         \
-            int64_t i = b * S + s;                                                                                \
-            const REAL *v = nr + i * d;                                                                           \
-            double gn = (double)gnorm[i], ig = 1.0 / (gn > 1e-30 ? gn : 1e-30), wi = w[i], si = sig[i], mm = 0.0; \
-            for (int64_t j = 1; j < d; ++j) mm += (double)v[j] * (double)l[j];                                     \
-            mm *= ig;                                                                                             \
-            double lq = si * mm / a1, sg = si * ig, c = lq - wi;                                                  \
-            REAL *xi = x + i * d;                                                                                 \
-            xi[0] = (REAL)(wi * p - t * a1 * lq);                                                                 \
-            for (int64_t j = 1; j < d; ++j) xi[j] = (REAL)(sg * (double)v[j] - c * (double)l[j]);                  \
-        }                                                                                                         \
-    }                                                                                                             \
-}
-DEFINE_REFLECT(penact_reflect_f32, float)
-DEFINE_REFLECT(penact_reflect_f64, double)
-
-/* the reflection's backward pass: dL/dloc (summed over each entry's S rows; g_loc may be NULL) and dL/dkappa by
-   implicit reparameterisation (g_kappa may be NULL; a = A_d(kappa) per row) */
-#define DEFINE_REFLECT_BACK(NAME, REAL)                                                                             \
-void NAME(int64_t B, int64_t S, int64_t d, const REAL *loc, const REAL *w, const REAL *sig, const REAL *nr,        \
-          const REAL *gnorm, const REAL *kappa, const double *a, const REAL *gx, REAL *g_loc, REAL *g_kappa,        \
-          int dbl, const int64_t *sizes, int64_t n_sizes, const double *xs, const double *ws) {                    \
-    for (int64_t b = 0; b < B; ++b) {                                                                             \
-        const REAL *l = loc + b * d;                                                                              \
-        double p = l[0], t = copysign(1.0, p), a1 = fabs(p) + 1.0;                                                \
-        REAL *gl = g_loc ? g_loc + b * d : 0;                                                                     \
-        if (gl) for (int64_t j = 0; j < d; ++j) gl[j] = 0;                                                        \
-        for (int64_t s = 0; s < S; ++s) {                                                                         \
-            int64_t i = b * S + s;                                                                                \
-            const REAL *v = nr + i * d, *gi = gx + i * d;                                                         \
-            double gn = (double)gnorm[i], ig = 1.0 / (gn > 1e-30 ? gn : 1e-30), wi = w[i], si = sig[i];           \
-            double mm = 0.0, gq = 0.0, gv = 0.0;                                                                  \
-            for (int64_t j = 1; j < d; ++j) {                                                                     \
-                mm += (double)v[j] * (double)l[j]; gq += (double)gi[j] * (double)l[j]; gv += (double)gi[j] * (double)v[j]; \
-            }                                                                                                     \
-            mm *= ig;                                                                                             \
-            double lq = si * mm / a1, g1 = gi[0], h = gq / a1 + t * g1;                                           \
-            if (gl) {                                                                                             \
-                double c = lq - wi, e = si * h * ig;                                                              \
-                gl[0] += (REAL)(wi * g1 + (t * lq / a1) * gq);                                                    \
-                for (int64_t j = 1; j < d; ++j) gl[j] -= (REAL)(c * (double)gi[j] + e * (double)v[j]);             \
-            }                                                                                                     \
-            if (g_kappa) {                                                                                        \
-                double g_w = gq + g1 * p, g_s = gv * ig - mm * h;                                                 \
-                double th = atan2(si, wi);                                                                        \
-                double dth = dtheta_dkappa(th, wi, si, (double)kappa[i], d, a[i], dbl, sizes, n_sizes, xs, ws);   \
-                g_kappa[i] = (REAL)((wi * g_s - si * g_w) * dth);                                                 \
-            }                                                                                                     \
-        }                                                                                                         \
-    }                                                                                                             \
-}
-DEFINE_REFLECT_BACK(penact_reflect_back_f32, float)
-DEFINE_REFLECT_BACK(penact_reflect_back_f64, double)
-
-/* the negative entropy kappa A - g + shift and its derivative kappa (1 - A^2) - (d - 1) A, A = kappa / q; each input
-   is read with its own stride (1: one value per row, 0: one value for all) */
-#define DEFINE_NEGENT(NAME, REAL)                                                                                   \
-void NAME(int64_t n, int64_t d, const REAL *k, int64_t sk, const double *g, int64_t sg, const double *q, int64_t sq, \
-          double shift, REAL *out, REAL *dk) {                                                                    \
-    for (int64_t i = 0; i < n; ++i) {                                                                             \
-        double kk = (double)k[i * sk], a = kk / q[i * sq];                                                        \
-        out[i] = (REAL)(kk * a - g[i * sg] + shift);                                                              \
-        dk[i] = (REAL)(kk * (1.0 - a * a) - (double)(d - 1) * a);                                                 \
-    }                                                                                                             \
-}
-DEFINE_NEGENT(penact_negent_f32, float)
-DEFINE_NEGENT(penact_negent_f64, double)
-
-/* KL(vMF(mu_p, kp) || vMF(mu_q, kq)) = gq - gp + A_p (kp - kq c), c = mu_p . mu_q, and its derivatives in kp, kq, c */
-#define DEFINE_KL(NAME, REAL)                                                                                       \
-void NAME(int64_t n, int64_t d, const REAL *kp, int64_t skp, const REAL *kq, int64_t skq, const REAL *c, int64_t sc, \
-          const double *gp, int64_t sgp, const double *qp, int64_t sqp, const double *gq, int64_t sgq,             \
-          const double *qq, int64_t sqq, REAL *out, REAL *dkp, REAL *dkq, REAL *dc) {                              \
-    for (int64_t i = 0; i < n; ++i) {                                                                             \
-        double p = (double)kp[i * skp], qk = (double)kq[i * skq], cc = (double)c[i * sc];                         \
-        double qpi = qp[i * sqp], ap = p / qpi, diff = p - qk * cc;                                               \
-        out[i] = (REAL)((gq[i * sgq] - gp[i * sgp]) + ap * diff);                                                 \
-        dkp[i] = (REAL)((1.0 - ap * ap - (double)(d - 1) / qpi) * diff);                                          \
-        dkq[i] = (REAL)(qk / qq[i * sqq] - ap * cc);                                                              \
-        dc[i] = (REAL)(-ap * qk);                                                                                 \
-    }                                                                                                             \
-}
-DEFINE_KL(penact_kl_f32, float)
-DEFINE_KL(penact_kl_f64, double)
-"""
-
-class _CPUKernel:
-    "The C source above, compiled with the system's C compiler on first use into penact's cache and loaded with ctypes"
-    def __init__(self):
-        self.enabled = os.environ.get('PENACT_CPU_KERNEL', '1') != '0'
-        self._lib, self.error = None, None
-
-    def lib(self):
-        "the loaded library, or None (and the reason in `error`) where there is no C compiler or the build failed"
-        if self._lib is None and self.error is None:
-            try: self._lib = self._load()
-            except Exception as e: self.error = f"{type(e).__name__}: {e}"
-        return self._lib
-
-    def _load(self):
-        cc = os.environ.get('CC') or shutil.which('cc') or shutil.which('gcc') or shutil.which('clang')
-        if cc is None: raise RuntimeError("no C compiler (cc, gcc or clang) on PATH")
-        flags = ['-O2', '-fno-math-errno', '-shared', '-fPIC']
-        key = hashlib.sha256('\0'.join([_KERNEL_SRC, cc] + flags).encode()).hexdigest()[:16]
-        cache = Path(os.environ.get('PENACT_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'penact')
-        so = cache / 'kernels' / f'vmf_{key}.so'
-        if not so.exists():
-            so.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=so.parent) as tmp:   # build aside, then move into place atomically
-                c, out = Path(tmp) / 'vmf.c', Path(tmp) / so.name
-                c.write_text(_KERNEL_SRC)
-                subprocess.run([cc, *flags, '-o', str(out), str(c), '-lm'], check=True, capture_output=True, timeout=300)
-                os.replace(out, so)
-        lib = ctypes.CDLL(str(so))
-        P, I, D, U = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_int
-        lib.penact_bessel.argtypes = [D, I, P, I, P, I, P, P]
-        for t in ('f32', 'f64'):
-            getattr(lib, f'penact_wood_{t}').argtypes = [I, I, I, P, I, P, P, P, P, P, P, P, P, P]
-            getattr(lib, f'penact_reflect_{t}').argtypes = [I, I, I, P, P, P, P, P, P]
-            getattr(lib, f'penact_reflect_back_{t}').argtypes = [I, I, I, P, P, P, P, P, P, P, P, P, P, U, P, I, P, P]
-            getattr(lib, f'penact_negent_{t}').argtypes = [I, I, P, I, P, I, P, I, D, P, P]
-            getattr(lib, f'penact_kl_{t}').argtypes = [I, I] + [P, I] * 7 + [P, P, P, P]
-        return lib
-
-_KERNEL = _CPUKernel()
-
-def use_cpu_kernel(
-    enabled:bool=True, # run small CPU batches through the fused kernel (True) or through the eager tensor code (False)
-)->bool: # the previous setting
-    "Switch the fused CPU kernel on or off for this process (the environment variable PENACT_CPU_KERNEL=0 starts it off)"
-    prev, _KERNEL.enabled = _KERNEL.enabled, bool(enabled)
-    return prev
-
-def cpu_kernel_available()->bool:
-    "Whether the fused CPU kernel is on and built (it is built on first call); if it could not be, why is in `penact.vmf._KERNEL.error`"
-    return _KERNEL.enabled and _KERNEL.lib() is not None
-
-_GL_FLAT = {}
-def _gl_all(device):
-    "every rule of _NODES, concatenated: (sizes int64, nodes, weights), float64, cached"
-    key = str(device)
-    if key not in _GL_FLAT:
-        rules = [_gauss_legendre(n, device) for n in _NODES]
-        _GL_FLAT[key] = (torch.tensor(_NODES, dtype=torch.int64), torch.cat([r[0] for r in rules]).contiguous(),
-                         torch.cat([r[1] for r in rules]).contiguous())
-    return _GL_FLAT[key]
+# %% ../nbs/00_vmf.ipynb #refl02
+def _reflect(loc:Tensor, w:Tensor, sig:Tensor, x:Tensor, gnorm:Tensor, S:int)->Tensor:
+    """Samples without gradients: the draws (w, sqrt(1-w^2), normals x, ||g||) of B * S rows, batch-major, reflected
+    onto loc (B, d), in place on the buffer of normals; (B, S, d)"""
+    B, d = loc.shape
+    lib = _kernel_lib(x, B * S, _KERNEL_ROWS if d > _REFLECT_D else math.inf)
+    if lib is not None and x.dtype == w.dtype == loc.dtype:
+        # the reflection in C, in place on the normals (each row is read before it is written)
+        (lib.penact_reflect_f32 if x.dtype == torch.float32 else lib.penact_reflect_f64)(
+            B, S, d, loc.contiguous().data_ptr(), w.data_ptr(), sig.data_ptr(), x.data_ptr(), gnorm.data_ptr(), x.data_ptr())
+        return x.view(B, S, d)
+    x[:, 1:] *= (sig / gnorm.clamp_min(1e-30))[:, None]
+    one = _c(1., x)
+    if S < 16 and B > 1:   # a mean per row or a few: the reflection as two vector operations per row
+        s = torch.where(loc[:, 0] >= 0, -one, one).repeat_interleave(S)
+        x[:, 0] = s * w
+        locr = loc.repeat_interleave(S, 0) if S > 1 else loc
+        # H x = x - 2 (r.x / r.r) r with r = s e1 - loc: r.x = s x_1 - loc.x and r.r = 2 (1 + |loc_1|) for unit loc
+        coef = (s * x[:, 0] - torch.einsum('nd,nd->n', locr, x)) / (one + locr[:, 0].abs())
+        x.addcmul_(coef[:, None], locr)
+        x[:, 0] -= coef * s
+        return x.view(B, S, d)
+    s, u, _ = _householder(loc)
+    x[:, 0] = s.expand(B, S).reshape(-1) * w
+    x, u = x.view(B, S, d), u[:, None]
+    if B == 1: x[0].addr_(x[0] @ u[0, 0], u[0, 0], alpha=-2)
+    else: x.baddbmm_(torch.bmm(x, u.transpose(1, 2)), u, alpha=-2)
+    return x
 
 # %% ../nbs/00_vmf.ipynb #18a073f9
 class _UnitSphere(constraints.Constraint):
@@ -888,7 +774,7 @@ class _UnitSphere(constraints.Constraint):
     event_dim = 1
     def check(self, value):
         tol = {torch.float16: 1e-2, torch.bfloat16: 1e-2, torch.float32: 1e-4}.get(value.dtype, 1e-6)
-        return (torch.linalg.vector_norm(value, dim=-1) - 1).abs() <= tol
+        return (torch.linalg.vector_norm(value, dim=-1, dtype=_wide(value.dtype)) - 1).abs() <= tol
     def __repr__(self): return 'UnitSphere()'
 
 unit_sphere = _UnitSphere()
@@ -941,6 +827,7 @@ class VonMisesFisher(Distribution):
         return self.event_shape[0]
 
     def expand(self, batch_shape, _instance=None):
+        "This distribution with its parameters expanded (not copied) to `batch_shape`"
         new = self._get_checked_instance(VonMisesFisher, _instance)
         batch_shape = torch.Size(batch_shape)
         new.loc = self.loc.expand(batch_shape + self.event_shape)
@@ -970,7 +857,9 @@ class VonMisesFisher(Distribution):
         return a_over_k[..., None] + (1 - self.dim * a_over_k - a * a)[..., None] * self.loc ** 2
 
     def rsample(self, sample_shape=torch.Size()):
+        "Exact samples of shape `sample_shape + batch_shape + (d,)`, differentiable in `loc` and `concentration`"
         sample_shape, d = torch.Size(sample_shape), self.dim
+        dt = _wide(self.loc.dtype)         # float16 and bfloat16 are sampled in float32 and rounded at the end
         S, B = sample_shape.numel(), self.batch_shape.numel()
         # (reshapes only where needed: each would be one more node for autograd to walk at every step)
         loc = self.loc if self.loc.shape == (B, d) else self.loc.reshape(B, d)
@@ -982,45 +871,35 @@ class VonMisesFisher(Distribution):
         # rows are batch-major, (B, S): each batch entry's samples are contiguous, so one reflection per entry serves
         # all of them; one concentration for all rows is passed once
         kappa = conc if S == 1 or (B == 1 and not grad) else conc[:, None].expand(B, S).reshape(-1)
-        with torch.no_grad(): w, sig, x, gnorm = _sample_wv(kappa.detach(), d, self.loc.dtype, B * S)
+        with torch.no_grad(): w, sig, x, gnorm = _sample_wv(kappa.detach(), d, dt, B * S)
         if grad:
             a = None
             if conc.requires_grad:
                 a = conc.detach().double() / self._bessel[1].reshape(B)
                 if S > 1: a = a.repeat_interleave(S)
+            if dt != loc.dtype: loc, kappa = loc.to(dt), kappa.to(dt)
             x = _Reparam.apply(loc, kappa, w, sig, x, gnorm, a, d, shape)
-        elif (lib := _kernel_lib(x, B * S, _KERNEL_ROWS if d > _REFLECT_D else math.inf)) is not None and x.dtype == w.dtype:
-            # no gradient needed: the reflection in C, in place on the normals (each row is read before it is written)
-            (lib.penact_reflect_f32 if x.dtype == torch.float32 else lib.penact_reflect_f64)(
-                B, S, d, loc.contiguous().data_ptr(), w.data_ptr(), sig.data_ptr(), x.data_ptr(), gnorm.data_ptr(), x.data_ptr())
-            x = x.view(B, S, d)
-        else:  # no gradient needed: work in place on the buffer of normals
-            x[:, 1:] *= (sig / gnorm.clamp_min(1e-30))[:, None]
-            one = _c(1., x)
-            if S < 16 and B > 1:   # a mean per row or a few: the reflection as two vector operations per row
-                s = torch.where(loc[:, 0] >= 0, -one, one).repeat_interleave(S)
-                x[:, 0] = s * w
-                locr = loc.repeat_interleave(S, 0) if S > 1 else loc
-                # H x = x - 2 (r.x / r.r) r with r = s e1 - loc: r.x = s x_1 - loc.x and r.r = 2 (1 + |loc_1|) for unit loc
-                coef = (s * x[:, 0] - torch.einsum('nd,nd->n', locr, x)) / (one + locr[:, 0].abs())
-                x.addcmul_(coef[:, None], locr)
-                x[:, 0] -= coef * s
-                x = x.view(B, S, d)
-            else:
-                s, u, _ = _householder(loc)
-                x[:, 0] = s.expand(B, S).reshape(-1) * w
-                x, u = x.view(B, S, d), u[:, None]
-                if B == 1: x[0].addr_(x[0] @ u[0, 0], u[0, 0], alpha=-2)
-                else: x.baddbmm_(torch.bmm(x, u.transpose(1, 2)), u, alpha=-2)
+        else: x = _reflect(loc if dt == loc.dtype else loc.to(dt), w, sig, x, gnorm, S)
         if x.shape != shape: x = x.view(shape)
+        if dt != self.loc.dtype: x = x.to(self.loc.dtype)
         if simple: return x
         return x.permute(*range(nb, nb + ns), *range(nb), nb + ns).contiguous()
 
     def log_prob(self, value):
+        "log C_d(kappa) + kappa mu^T value, the log density on the sphere"
         if self._validate_args: _check_event(value, self.dim)
-        return self._log_c() + self.concentration * (self.loc * value).sum(-1)
+        loc, kappa = self.loc, self.concentration
+        out = loc.dtype if value.dtype == loc.dtype else torch.promote_types(loc.dtype, value.dtype)
+        dt = _wide(out)                    # float16 and bfloat16 in float32, rounded at the end
+        if loc.dtype != dt: loc, kappa = loc.to(dt), kappa.to(dt)
+        if value.dtype != dt: value = value.to(dt)
+        # log C_d + kappa mu^T x as (log C_d + kappa) + kappa (mu^T x - 1): at large kappa both terms of the first form
+        # are of order kappa and their sum is not; the first term of the second is formed in float64
+        lp = torch.addcmul(_LogNormalizer.apply(kappa, self.dim, *self._bessel, True), kappa, (loc * value).sum(-1) - 1)
+        return lp if dt == out else lp.to(out)
 
     def entropy(self):
+        "-log C_d(kappa) - kappa A_d(kappa)"
         return -self._neg_entropy()
 
 # %% ../nbs/00_vmf.ipynb #5aa684dd
@@ -1057,8 +936,8 @@ class HypersphericalUniform(Distribution):
     def variance(self): return torch.full(self.batch_shape + self.event_shape, 1 / self.dim, dtype=self._dtype, device=self._device)
 
     def rsample(self, sample_shape=torch.Size()):
-        x = torch.randn(self._extended_shape(sample_shape), dtype=self._dtype, device=self._device)
-        return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(1e-30)
+        x = torch.randn(self._extended_shape(sample_shape), dtype=_wide(self._dtype), device=self._device)
+        return (x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(1e-30)).to(self._dtype)
 
     def log_prob(self, value):
         if self._validate_args: _check_event(value, self.dim)
@@ -1068,6 +947,7 @@ class HypersphericalUniform(Distribution):
     def entropy(self):
         return torch.full(self.batch_shape, log_sphere_area(self.dim), dtype=self._dtype, device=self._device)
 
+# %% ../nbs/00_vmf.ipynb #kl02
 def _same_dim(p, q):
     if p.dim != q.dim: raise ValueError(f"KL needs distributions on the same sphere, got d={p.dim} and d={q.dim}")
 
@@ -1079,7 +959,8 @@ def _kl_vmf_uniform(p, q):
 @register_kl(VonMisesFisher, VonMisesFisher)
 def _kl_vmf_vmf(p, q):
     _same_dim(p, q)
-    return _KLvMF.apply(p.concentration, q.concentration, (p.loc * q.loc).sum(-1), *p._bessel, *q._bessel, p.dim)
+    dt = _wide(torch.promote_types(p.loc.dtype, q.loc.dtype))      # mu_p^T mu_q accumulated in float32 at least
+    return _KLvMF.apply(p.concentration, q.concentration, (p.loc.to(dt) * q.loc.to(dt)).sum(-1), *p._bessel, *q._bessel, p.dim)
 
 @register_kl(HypersphericalUniform, VonMisesFisher)
 def _kl_uniform_vmf(p, q):

@@ -63,3 +63,54 @@ def test_reparam_loc_gradient_and_kl():
     cpu = kl_divergence(VonMisesFisher(mu, k), HypersphericalUniform(10, (3,), dtype=torch.float64))
     gpu = kl_divergence(VonMisesFisher(mu.cuda(), k.cuda()), HypersphericalUniform(10, (3,), dtype=torch.float64, device='cuda'))
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-12, atol=1e-12)
+
+
+def _reduced_precision(dtype, dev):
+    "float16/bfloat16 on `dev` against float64: the functions' values, the samples' law and tail, log_prob"
+    torch.manual_seed(0)
+    eps = {torch.float16: 2. ** -11, torch.bfloat16: 2. ** -8}[dtype]
+    for d in (2, 3, 128, 4096):
+        mu = torch.eye(d, dtype=dtype, device=dev)[0]
+        for k in (1., 100., 2e4):
+            kh = torch.tensor(k, dtype=dtype, device=dev)
+            k64 = kh.double().cpu()
+            for f in (log_vmf_normalizer, mean_resultant_length):
+                ours, ref = f(kh, d), f(k64, d)
+                assert ours.dtype == dtype and abs(ours.double().item() - ref.item()) <= eps * abs(ref.item()) + 1e-6
+            p = VonMisesFisher(mu, kh)
+            n = 20000
+            x = p.sample((n,))
+            assert x.dtype == dtype and x.device.type == dev and torch.isfinite(x).all()
+            w = x.double()[:, 0].cpu()
+            a = mean_resultant_length(k64, d).item()
+            assert abs(w.mean().item() - a) <= 5 * w.std().item() / math.sqrt(n) + 2 * eps, (d, k)
+            if d == 2 and k == 100.: assert int((1 - w > 0.25).sum()) == 0     # P(1 - w > 0.25) is about e^-25
+            lp = p.log_prob(x[:500]).double().cpu()
+            lp64 = VonMisesFisher(mu.double().cpu(), k64, validate_args=False).log_prob(x[:500].double().cpu())
+            assert ((lp - lp64).abs() <= eps * lp64.abs().max() + 2e-7 * (1 + k) + 1e-5).all(), (d, k)
+    mu = torch.eye(2, dtype=torch.bfloat16, device=dev)[0]
+    lp = VonMisesFisher(mu, torch.tensor(1e7, dtype=torch.bfloat16, device=dev)).log_prob(mu).item()
+    ref = VonMisesFisher(mu.double().cpu(), torch.tensor(1e7, dtype=torch.bfloat16).double()).log_prob(mu.double().cpu()).item()
+    assert abs(lp - ref) <= 2 ** -8 * abs(ref), (lp, ref)    # about 7.14
+
+
+@cuda
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_reduced_precision(dtype): _reduced_precision(dtype, 'cuda')
+
+
+def _non_finite_concentration(dev):
+    "a NaN or infinite concentration is a ValueError when sampling, with or without validation"
+    for d in (2, 3, 5, 128):
+        for n in (64, 5000):
+            mu = torch.nn.functional.normalize(torch.randn(n, d, device=dev), dim=-1)
+            for bad in (float('nan'), float('inf')):
+                kappa = torch.full((n,), 10., device=dev)
+                kappa[n // 2] = bad
+                for validate in (False, True):
+                    with pytest.raises(ValueError, match='concentration must be finite'):
+                        VonMisesFisher(mu, kappa, validate_args=validate).sample()
+
+
+@cuda
+def test_non_finite_concentration(): _non_finite_concentration('cuda')
