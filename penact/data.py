@@ -108,13 +108,13 @@ class MissingData(FileNotFoundError):
 
     def message(self,
                 root:str='root=', # how the caller names the data root option
-                download:str|None='download=True', # how the caller asks for a download (None: it cannot)
+                download:str|None='pass download=True online', # how the caller asks for a download (None: it cannot)
                )->str:
         "The error in the words of the caller's options"
         s = f"{self.name} is not in {self.root / self.sub}: expected the files {', '.join(self.files)} there"
         s += "." if set(self.missing) == set(self.files) else f" (missing: {', '.join(self.missing)})."
         if self.failure: s += f" The download failed ({self.failure})."
-        fix = f"Pass {download} online, or point" if download and not self.failure else ("Point" if not download else "Or point")
+        fix = f"{download[:1].upper()}{download[1:]}, or point" if download and not self.failure else ("Point" if not download else "Or point")
         return f"{s} {fix} {root} or the PENACT_DATA environment variable at a folder that holds {self.sub}/."
 
 def _one_line(e:BaseException, limit:int=300)->str:

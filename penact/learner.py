@@ -103,7 +103,7 @@ class LineMasterBar(MasterBar):
         if table:
             if not hasattr(self, 'names'):
                 self.names = [n.ljust(8) for n in line]
-                line = '  '.join(self.names)
+                line = '  '.join(self.names).rstrip()
             else: line = ''.join(t.ljust(2 + len(n)) for t, n in zip(line, self.names)).rstrip()
         print(line, flush=True)
 
