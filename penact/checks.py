@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_checks.ipynb #625e428f
 from __future__ import annotations
-import math
+import math, numbers
 
 import torch
 
@@ -12,32 +12,56 @@ import torch
 __all__ = ['check_int', 'check_number', 'int_list', 'float_list', 'check_labels']
 
 # %% ../nbs/00a_checks.ipynb #031b4289
-def check_int(v, # the value
+def _real(v):
+    "`v` as a Python real number (from a NumPy scalar or a 0-d array or tensor too), or None when it is not one (booleans are not)"
+    if getattr(v, 'ndim', None) == 0 and callable(getattr(v, 'item', None)): v = v.item()
+    return v if isinstance(v, numbers.Real) and not isinstance(v, bool) else None
+
+def check_int(v, # the value: an int, an integral float such as 3.0, a NumPy integer or a 0-d tensor
               name:str, # the parameter's name, for the message
               low:int=1, # the smallest allowed value
              )->int:
     "`v` as an int when it is an integer >= low (an integral float such as 3.0 is accepted), else a ValueError naming `name`"
-    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and int(v) == v and v >= low
+    x = _real(v)
+    ok = x is not None and math.isfinite(x) and int(x) == x and x >= low
     if not ok: raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
-    return int(v)
+    return int(x)
 
-def check_number(v, # the value
+def check_number(v, # the value: a real number, a NumPy scalar or a 0-d tensor
                  name:str, # the parameter's name, for the message
                  low:float=0., # the lower bound
                  strict:bool=True, # v > low (True) or v >= low (False)
                 )->float:
     "`v` as a float when it is a finite number above `low` (or at it, with strict=False), else a ValueError naming `name`"
-    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and (v > low if strict else v >= low)
+    x = _real(v)
+    ok = x is not None and math.isfinite(x) and (x > low if strict else x >= low)
     if not ok: raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {v!r}")
-    return float(v)
+    return float(x)
 
 # %% ../nbs/00a_checks.ipynb #d5f7e2cb
+def _items(s):
+    "The elements of a comma-separated string (blank ones dropped) or of a list"
+    if isinstance(s, str): return [v.strip() for v in s.split(',') if v.strip()]
+    return list(s)
+
+def _to_int(v):
+    if isinstance(v, str): return int(v)
+    x = _real(v)
+    if x is None or not math.isfinite(x) or int(x) != x: raise ValueError(f"not an integer: {v!r}")
+    return int(x)
+
+def _to_float(v):
+    if isinstance(v, str): return float(v)
+    x = _real(v)
+    if x is None: raise ValueError(f"not a number: {v!r}")
+    return float(x)
+
 def int_list(s, # a comma-separated string or a list of integers
              name:str, # the parameter's name, for the message
              low:int=0, # the smallest allowed value
             )->list:
     "A non-empty comma-separated list of integers >= low (or a list of them), with an error that names the parameter"
-    try: vals = [int(v) for v in (s.split(',') if isinstance(s, str) else s) if str(v).strip()]
+    try: vals = [_to_int(v) for v in _items(s)]
     except (TypeError, ValueError): vals = None
     if not vals or any(v < low for v in vals):
         raise ValueError(f"{name} must be a comma-separated list of integers >= {low}, got {s!r}")
@@ -48,7 +72,7 @@ def float_list(s, # a comma-separated string or a list of numbers
                low:float=0., # every value must be above it
               )->list:
     "A non-empty comma-separated list of finite numbers > low (or a list of them), with an error that names the parameter"
-    try: vals = [float(v) for v in (s.split(',') if isinstance(s, str) else s) if str(v).strip()]
+    try: vals = [_to_float(v) for v in _items(s)]
     except (TypeError, ValueError): vals = None
     if not vals or any(not (v > low and math.isfinite(v)) for v in vals):
         raise ValueError(f"{name} must be a comma-separated list of finite numbers > {low:g}, got {s!r}")
@@ -62,13 +86,17 @@ def check_labels(labels, # class indices: a tensor, list or array
                  device=None, # where the returned tensor lives (None: where it is)
                 )->torch.Tensor:
     "`labels` as an int64 tensor when they are integer class indices in range, else a ValueError naming `name`"
-    labels = torch.as_tensor(labels, device=device)
+    what = f"{name} must be integer class indices (a tensor, list or array)"
+    if labels is None or isinstance(labels, (str, bytes)): raise ValueError(f"{what}, got {labels!r}")
+    try: labels = torch.as_tensor(labels, device=device)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        raise ValueError(f"{what}, got {type(labels).__name__} {str(labels)[:60]}") from None
+    if labels.numel() == 0: raise ValueError(f"{name} is empty: at least one class index is needed")
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise ValueError(f"{name} must be integer class indices, got {labels.dtype}")
+        raise ValueError(f"{what}, got {labels.dtype}")
     if n is not None and labels.shape != (n,): raise ValueError(f"{name} must have shape ({n},), got {tuple(labels.shape)}")
-    if labels.numel():
-        lo, hi = (v.item() for v in torch.aminmax(labels))
-        if lo < 0 or (n_classes is not None and hi >= n_classes):
-            allowed = f"[0, {n_classes - 1}]" if n_classes is not None else "[0, inf)"
-            raise ValueError(f"{name} must lie in {allowed}, found {lo}..{hi}")
+    lo, hi = (v.item() for v in torch.aminmax(labels))
+    if lo < 0 or (n_classes is not None and hi >= n_classes):
+        allowed = f"[0, {n_classes - 1}]" if n_classes is not None else "[0, inf)"
+        raise ValueError(f"{name} must lie in {allowed}, found {lo}..{hi}")
     return labels.long()

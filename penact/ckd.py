@@ -4,12 +4,10 @@
 
 # %% ../nbs/02_ckd.ipynb #8f238ac7
 from __future__ import annotations
-import math
-
 import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
-from fastcore.basics import patch, store_attr
+from fastcore.basics import patch
 from fastcore.meta import delegates
 from fastai.callback.core import Callback
 from fastai.callback.schedule import fit_one_cycle  # noqa: F401  (adds Learner.fit_one_cycle, tune_kappa's default)
@@ -178,7 +176,8 @@ class CKDCallback(DistillCallback):
             raise ValueError(f"teacher_head must be the teacher's last nn.Linear, got {type(teacher_head).__name__}")
         if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 1:
             raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-        self.prior = VMFPrior.from_linear(teacher_head, kappa, radius)
+        if kappa is None: raise ValueError("kappa must be a finite number > 0, got None: CKD needs the prior's concentration (see vmf_stats or tune_kappa)")
+        self.prior = VMFPrior.from_linear(teacher_head, check_number(kappa, 'kappa'), check_number(radius, 'radius'))
         self.tau, self.alpha, self.gamma = _check_tau(tau), _check_weight(alpha, 'alpha'), _check_weight(gamma, 'gamma', True)
         self.n_samples, self.seed, self.n_classes = int(n_samples), seed, self.prior.n_classes
         self.targets = None
@@ -198,11 +197,21 @@ class CKDCallback(DistillCallback):
             self._neg_entropy = torch.special.xlogy(self.targets, self.targets).sum(-1)
         super().before_fit()
 
+    def _check_y(self, y:Tensor)->Tensor:
+        "The targets, when every one is a class of the teacher (CKD's soft label is a row of P: there is none for ignore_index -100)"
+        lo, hi = (int(v) for v in torch.aminmax(y)) if y.numel() else (0, 0)
+        if y.is_floating_point() or lo < 0 or hi >= self.n_classes:
+            raise ValueError(f"the targets y of the CKD term must be class indices in [0, {self.n_classes - 1}], found "
+                             + (f"{y.dtype}" if y.is_floating_point() else f"{lo}..{hi}")
+                             + ": CKD's soft label is the row of P of the true class, so every example needs one"
+                             + (" (-100, CrossEntropy's ignore_index, has none)" if lo == -100 else ""))
+        return y
+
     def term(self, pred:Tensor, y:Tensor, *_)->Tensor:
         "tau^2 KL(P[y] || softmax(pred/tau)) per example"
         self._check_pred(pred)
         logq = F.log_softmax(pred.reshape(-1, pred.shape[-1]).float() / self.tau, -1)
-        y = y.reshape(-1)
+        y = self._check_y(y.reshape(-1))
         return self.tau ** 2 * (self._neg_entropy[y] - (self.targets[y] * logq).sum(-1))
 
 # %% ../nbs/02_ckd.ipynb #b46f6c51

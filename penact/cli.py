@@ -4,8 +4,8 @@
 
 # %% ../nbs/20_cli.ipynb #e77ca497
 from __future__ import annotations
-import json, sys, time, warnings
-from contextlib import ExitStack
+import importlib, inspect, json, os, re, sys, tempfile, time, warnings
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 # the console script prints one line per error: keep a third-party deprecation notice (fastai's use of
@@ -19,7 +19,8 @@ from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from fastcore.script import anno_parser
 
-from .data import data_root, digits_dls, mnist_dls
+from .checks import check_int, check_number
+from .data import MissingData, digits_dls, mnist_dls
 from .models.convnet import ConvNet
 from .prior import VMFPrior, penultimate, activation_summary
 from .shifts import shift
@@ -77,15 +78,46 @@ def demo(
     quiet:bool=False, # no progress bars or table
 )->dict:
     "penact's main job: teacher, its vMF prior and class targets, then Label, KD and CKD students under a domain shift"
+    # every argument is checked, and the data found, before any work starts
     for name, v in dict(n_train=n_train, n_seeds=n_seeds, teacher_epochs=teacher_epochs, student_epochs=student_epochs).items():
-        if int(v) < 1: raise ValueError(f"{name} must be >= 1, got {v}")
-    tfm = shift(shift_kind, level)               # checks kind and level before any training
+        check_int(v, name)
+    check_int(seed, 'seed', 0)
+    if kappa is not None: kappa = check_number(kappa, 'kappa')
+    tau = check_number(tau, 'tau')
+    tfm = shift(shift_kind, level)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    if out.exists() and not out.is_dir(): raise NotADirectoryError(f"out must be a folder (it is created if missing), {out} is a file")
     def loaders():
         if data is None: return digits_dls(bs=64, seed=seed, device='cpu')
         return mnist_dls(root=data, bs=128, n_train=n_train, seed=seed, device='cpu')
+    if data is not None: loaders()               # MNIST is there, and n_train within its 60,000 images
+    with _folders_made(out):
+        try: out.mkdir(parents=True, exist_ok=True)
+        except OSError as e: raise NotADirectoryError(f"out {out} cannot be created: {e.strerror}") from None
+        return _demo(out, loaders, data, n_train, seed, n_seeds, tfm, shift_kind, level, teacher_epochs, student_epochs, kappa, tau, quiet)
+
+def _missing_folders(path)->list:
+    "`path` and the folders above it that do not exist yet, deepest first"
+    path = Path(path).absolute()
+    return [p for p in [path, *path.parents] if not p.exists()]
+
+def _remove_empty(folders:list):
+    "Remove these folders (deepest first) while they are empty folders"
+    for p in folders:
+        try: p.rmdir()
+        except OSError: break                                              # not empty, or not a folder: keep it and what is above
+
+@contextmanager
+def _folders_made(path):
+    "Remove the folders on the way to `path` (and `path`) that did not exist before, if they are empty, when the block fails"
+    made = _missing_folders(path)
+    try: yield
+    except BaseException:
+        _remove_empty(made)
+        raise
+
+def _demo(out, loaders, data, n_train, seed, n_seeds, tfm, shift_kind, level, teacher_epochs, student_epochs, kappa, tau, quiet):
+    t0 = time.perf_counter()
     dataset = 'digits (8x8, scikit-learn)' if data is None else f'MNIST ({n_train} training images)'
     # 1. teacher on clean data
     teacher, t_teacher, teacher_acc = _train(loaders, lambda: ConvNet(10, feat_dim=16, width=16), teacher_epochs, 1e-2, seed, quiet=quiet)
@@ -139,24 +171,111 @@ def format_table(results:dict)->str:
     return '\n'.join(lines)
 
 # %% ../nbs/20_cli.ipynb #544c9299
-def _commands():
-    "name -> function of each subcommand (imported when asked for, so that `penact demo` stays light)"
-    from penact.experiments import ckd_cifar100, ckd_mnist, gan_cifar10, gan_mnist, hvae_mnist, mnist_2d
-    return {'demo': demo, 'fig2': mnist_2d.fig2, 'hvae': hvae_mnist.table4, 'ckd-mnist': ckd_mnist.ckd_mnist, 'gan-mnist': gan_mnist.gan_mnist,
-            'ckd': ckd_cifar100.ckd_cifar100, 'cifar10-classifier': gan_cifar10.cifar10_classifier, 'gan': gan_cifar10.train_gan_cifar10}
+_COMMANDS = {   # name -> (module, function, what it does, the data it needs, roughly how long it runs)
+    'demo': ('penact.cli', 'demo',
+             "the main job: a teacher, its vMF prior, and Label, KD and CKD students under a domain shift. "
+             "Data: none (scikit-learn's 8x8 digits), or MNIST with --data. Time: about 10 s on 2 CPU cores; minutes with --data."),
+    'fig2': ('penact.experiments.mnist_2d', 'fig2',
+             "Figure 2: MNIST activations of a 2-D penultimate layer against the head's vMFs. "
+             "Data: MNIST (--data, or PENACT_DATA). Time: about 3 minutes on CPU (8 epochs)."),
+    'hvae': ('penact.experiments.hvae_mnist', 'table4',
+             "Table 4: HVAE, HVAE-C and HVAE-L on MNIST, trained to convergence. "
+             "Data: MNIST (--data, or PENACT_DATA). Time: many hours on CPU, resumable; --quick: minutes."),
+    'ckd-mnist': ('penact.experiments.ckd_mnist', 'ckd_mnist',
+                  "Table 3 and Figure 3 on MNIST: Label, KD and CKD students under domain shift, to convergence. "
+                  "Data: MNIST (--data, or PENACT_DATA). Time: hours on CPU, resumable; --quick: minutes."),
+    'gan-mnist': ('penact.experiments.gan_mnist', 'gan_mnist',
+                  "vMF-GAN against a Gaussian latent on MNIST: GAN-train, GAN-test, FID, IS. "
+                  "Data: MNIST (--data, or PENACT_DATA). Time: about an hour per 20,000-step run on CPU, hours for the grid, resumable; --quick: minutes."),
+    'ckd': ('penact.experiments.ckd_cifar100', 'ckd_cifar100',
+            "CKD on CIFAR-100: the CRD protocol of Table 2 and the shift grid of Table 3. "
+            "Data: CIFAR-100, downloaded into the data root unless --no-download (--synthetic: random tensors). Time: hours per run on a GPU."),
+    'cifar10-classifier': ('penact.experiments.gan_cifar10', 'cifar10_classifier',
+                           "the WRN-40-2 on CIFAR-10 whose head is the vMF-GAN's prior. "
+                           "Data: CIFAR-10, downloaded into the data root unless --no-download (--synthetic: random tensors). Time: hours on a GPU (240 epochs)."),
+    'gan': ('penact.experiments.gan_cifar10', 'train_gan_cifar10',
+            "vMF-GAN on CIFAR-10: IS, FID, GAN-test and GAN-train (Table 5). "
+            "Data: CIFAR-10, downloaded unless --no-download, and the Inception weights for IS and FID. Time: many hours on a GPU (100,000 steps)."),
+}
 
-_ABOUT = {'demo': "the main job on the embedded 8x8 digits or MNIST: teacher, vMF prior, Label/KD/CKD students",
-          'fig2': "Figure 2: MNIST activations of a 2-D penultimate layer against the head's vMFs (CPU, minutes)",
-          'hvae': "Table 4: HVAE, HVAE-C and HVAE-L on MNIST, trained to convergence (CPU, many hours; resumable)",
-          'ckd-mnist': "Table 3 and Figure 3 on MNIST: Label, KD, CKD students under domain shift, to convergence (CPU, hours; resumable)",
-          'gan-mnist': "vMF-GAN against a Gaussian latent on MNIST: GAN-train, GAN-test, FID, IS (CPU, hours; resumable)",
-          'ckd': "CKD on CIFAR-100 (the CRD protocol of Table 2 and the shift grid of Table 3; a GPU job)",
-          'cifar10-classifier': "the WRN-40-2 on CIFAR-10 whose head is the vMF-GAN's prior (a GPU job)",
-          'gan': "vMF-GAN on CIFAR-10 (IS, FID, GAN-test and GAN-train; Table 5; a GPU job)"}
+def _command(name:str):
+    "The function of subcommand `name`, imported when asked for, so that `penact demo` stays light"
+    module, fn, _ = _COMMANDS[name]
+    return getattr(importlib.import_module(module), fn)
 
 def _usage():
     return 'usage: penact COMMAND [options]   (penact COMMAND --help for its options)\n\ncommands:\n' + '\n'.join(
-        f"  {n:18s} {a}" for n, a in _ABOUT.items())
+        f"  {n:18s} {a}" for n, (_, _, a) in _COMMANDS.items())
+
+class _Refused(Exception):
+    "An argument refused before the command starts, with the message to print"
+
+def _check_device(v:str):
+    "An error naming --device unless `v` is a device that PyTorch has here"
+    try: d = torch.device(v)
+    except (RuntimeError, TypeError, ValueError):
+        raise _Refused(f"--device must be a PyTorch device such as cpu, cuda, cuda:1 or mps, got {v!r}") from None
+    if d.type == 'cuda':
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0: raise _Refused(f"--device {v}: no CUDA GPU is available here")
+        if d.index is not None and d.index >= n: raise _Refused(f"--device {v}: there are {n} CUDA GPUs (cuda:0 to cuda:{n - 1})")
+    elif d.type == 'mps' and not (hasattr(torch.backends, 'mps') and torch.backends.mps.is_available()):
+        raise _Refused(f"--device {v}: MPS is not available here")
+    elif d.type not in ('cpu', 'cuda', 'mps'): raise _Refused(f"--device {v}: penact runs on cpu, cuda or mps")
+
+_NUMBERS = {'lr': ('a finite number > 0', lambda v: check_number(v, 'lr')),   # options that mean the same in every command
+            'wd': ('a finite number >= 0', lambda v: check_number(v, 'wd', strict=False)),
+            'bs': ('an integer >= 1', lambda v: check_int(v, 'bs')),
+            'epochs': ('an integer >= 1', lambda v: check_int(v, 'epochs')),
+            'seed': ('an integer >= 0', lambda v: check_int(v, 'seed', 0)),
+            'threads': ('an integer >= 0', lambda v: check_int(v, 'threads', 0)),
+            'tau': ('a finite number > 0', lambda v: check_number(v, 'tau'))}
+
+def _writable(folder:Path, flag:str, value):
+    "An error naming `flag` unless files can be made in `folder` or in the nearest folder above it that exists"
+    p = folder
+    while not p.exists(): p = p.parent
+    if not p.is_dir(): raise _Refused(f"{flag} {value}: {p} is a file, not a folder")
+    try: tempfile.TemporaryFile(dir=p).close()
+    except OSError as e: raise _Refused(f"{flag} {value}: cannot write in {p} ({e.strerror})") from None
+
+def _check_out(default, value):
+    "An error naming --out unless `value` can be written: a folder when the default names one, else a file"
+    out = Path(value)
+    is_file = bool(Path(default).suffix) if isinstance(default, str) and default else bool(out.suffix)
+    if is_file:
+        if out.is_dir(): raise _Refused(f"--out {value} is a folder: give the name of the file to write")
+        _writable(out.parent, '--out', value)
+    else:
+        if out.exists() and not out.is_dir(): raise _Refused(f"--out {value} is a file: give a folder (it is created if missing)")
+        _writable(out, '--out', value)
+
+def _check_args(params:dict, args:dict):
+    "Refuse, before any work, a bad --device, a bad common number or an --out that cannot be written"
+    if args.get('device') not in (None, ''): _check_device(args['device'])
+    for k, (_, check) in _NUMBERS.items():
+        if k in args and args[k] is not None:
+            try: check(args[k])
+            except ValueError as e: raise _Refused(_in_flags(str(e), params)) from None
+    if args.get('out') not in (None, ''): _check_out(params['out'].default, args['out'])
+
+def _in_flags(msg:str, params)->str:
+    "The message with the function's parameter names written as the command's flags (`kappa must` -> `--kappa must`, `root=` -> `--root`)"
+    for n in sorted(params, key=len, reverse=True):
+        msg = re.sub(rf'(?<![\w.=/-]){re.escape(n)}=(?!\w)', f'--{n}', msg)
+        msg = re.sub(rf'(?<![\w.=/-]){re.escape(n)}(?=\s+(?:must|is|should|cannot)\b)', f'--{n}', msg)
+    return msg
+
+def _message(e:BaseException, params, args)->str:
+    "One line that says what went wrong, in the command's flags"
+    if isinstance(e, MissingData):
+        root = next((f'--{n} DIR' for n in ('data', 'root', 'data_root') if n in params), 'a data root')
+        download = None
+        if 'download' in params: download = 'run it online without --no-download' if not args.get('download') else None
+        msg = e.message(root=root, download=download)
+    else: msg = _in_flags(str(e) or type(e).__name__, params)
+    msg = ' '.join(msg.split())
+    return msg if len(msg) <= 1000 else msg[:997] + '...'
 
 def main(argv:list|None=None)->int:
     "The `penact` console script: `penact COMMAND [options]`; returns the exit code"
@@ -165,18 +284,32 @@ def main(argv:list|None=None)->int:
         print(_usage())
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
-    if name not in _ABOUT:
-        print(f"penact: error: unknown command {name!r}; choose one of {', '.join(_ABOUT)}\n\n{_usage()}", file=sys.stderr)
+    if name not in _COMMANDS:
+        print(f"penact: error: unknown command {name!r}; choose one of {', '.join(_COMMANDS)}\n\n{_usage()}", file=sys.stderr)
         return 2
-    func = _commands()[name]
+    func = _command(name)
     parser = anno_parser(func)
-    parser.prog = f'penact {name}'
+    about = _COMMANDS[name][2]
+    parser.prog, parser.description = f'penact {name}', about[:1].upper() + about[1:]
     args = vars(parser.parse_args(rest))          # bad options: argparse prints the usage and exits with 2
     args = {k: v for k, v in args.items() if k not in ('pdb', 'xtra')}
+    params = inspect.signature(func).parameters
+    def fail(msg, code=2):
+        print(f"penact {name}: error: {msg}", file=sys.stderr)
+        return code
+    try: _check_args(params, args)
+    except _Refused as e: return fail(str(e))
+    made = [f for k in ('out', 'runs') if k in params and args.get(k) for f in _missing_folders(args[k])]
     try: func(**args)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
-        print(f"penact {name}: error: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        _remove_empty(made)                       # folders made on the way to --out or --runs, left empty by the failed command
+        return fail('interrupted', 130)
+    except Exception as e:
+        _remove_empty(made)
+        if os.environ.get('PENACT_TRACEBACK'): raise
+        user = isinstance(e, (ValueError, OSError, RuntimeError, ImportError))
+        return fail(_message(e, params, args) + ('' if user else f" ({type(e).__name__}; PENACT_TRACEBACK=1 shows the traceback)"),
+                    2 if user else 1)
     return 0
 
 def cli():

@@ -4,7 +4,8 @@
 
 # %% ../nbs/01a_data.ipynb #f82412d0
 from __future__ import annotations
-import os
+import os, shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -20,7 +21,8 @@ from fasttransform import Transform
 from .checks import check_int
 
 # %% auto #0
-__all__ = ['data_root', 'TensorImages', 'TensorDataLoader', 'tensor_dls', 'mnist_dls', 'PadCropFlip', 'cifar_dls', 'digits_dls']
+__all__ = ['data_root', 'TensorImages', 'TensorDataLoader', 'tensor_dls', 'has_dataset', 'MissingData', 'mnist_dls',
+           'PadCropFlip', 'cifar_dls', 'digits_dls']
 
 # %% ../nbs/01a_data.ipynb #aa1daa6d
 def data_root(
@@ -81,26 +83,76 @@ def tensor_dls(
 
 # %% ../nbs/01a_data.ipynb #b7cba243
 _MNIST_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']
+_TORCHVISION = {'mnist': torchvision.datasets.MNIST, 'cifar10': torchvision.datasets.CIFAR10, 'cifar100': torchvision.datasets.CIFAR100}
 
 def _expected(name):
     "torchvision's folder (relative to the root) and files for dataset `name`"
+    if name not in _TORCHVISION: raise ValueError(f"name must be one of {', '.join(map(repr, _TORCHVISION))}, got {name!r}")
     if name == 'mnist': return Path('MNIST') / 'raw', _MNIST_FILES
-    cls = {'cifar10': torchvision.datasets.CIFAR10, 'cifar100': torchvision.datasets.CIFAR100}[name]
+    cls = _TORCHVISION[name]
     return Path(cls.base_folder), [f for f, _ in cls.train_list + cls.test_list] + [cls.meta['filename']]
 
-def _torchvision(name, root, download):
-    "The torchvision (train, test) datasets of `name` under `root`, downloaded if asked; a clear error if missing"
-    cls = {'mnist': torchvision.datasets.MNIST, 'cifar10': torchvision.datasets.CIFAR10,
-           'cifar100': torchvision.datasets.CIFAR100}[name]
+def has_dataset(name:str, # 'mnist', 'cifar10' or 'cifar100'
+                root:str|Path|None=None, # the data root; default: `data_root()`
+               )->bool:
+    "Whether every file of dataset `name` is in its torchvision folder under the data root"
     sub, files = _expected(name)
-    folder = root / sub
-    missing = [f for f in files if not (folder / f).exists()]
+    folder = data_root(root) / sub
+    return all((folder / f).is_file() for f in files)
+
+class MissingData(FileNotFoundError):
+    "A dataset that is not under the data root (nor could be downloaded, when that was tried): which, where, and what is missing"
+    def __init__(self, name:str, root:Path, sub:Path, files:list, missing:list, failure:str|None=None):
+        self.name, self.root, self.sub, self.files, self.missing, self.failure = name, Path(root), Path(sub), list(files), list(missing), failure
+        super().__init__(self.message())
+
+    def message(self,
+                root:str='root=', # how the caller names the data root option
+                download:str|None='pass download=True online', # how the caller asks for a download (None: it cannot)
+               )->str:
+        "The error in the words of the caller's options"
+        s = f"{self.name} is not in {self.root / self.sub}: expected the files {', '.join(self.files)} there"
+        s += "." if set(self.missing) == set(self.files) else f" (missing: {', '.join(self.missing)})."
+        if self.failure: s += f" The download failed ({self.failure})."
+        fix = f"{download[:1].upper()}{download[1:]}, or point" if download and not self.failure else ("Point" if not download else "Or point")
+        return f"{s} {fix} {root} or the PENACT_DATA environment variable at a folder that holds {self.sub}/."
+
+def _one_line(e:BaseException, limit:int=300)->str:
+    s = ' '.join(f"{type(e).__name__}: {e}".split())
+    return s if len(s) <= limit else s[:limit - 3] + '...'
+
+def _remove(p:Path):
+    if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+    else: p.unlink(missing_ok=True)
+
+@contextmanager
+def _undo_on_failure(root:Path, sub:Path):
+    "Remove what a failed download made: new entries of `root`, new files and folders under root/sub's first folder, new folders above"
+    made = [p for p in [root, *root.parents] if not p.exists()]          # deepest first
+    top = root / sub.parts[0]
+    before_root = set(root.iterdir()) if root.is_dir() else set()
+    before_top = set(top.rglob('*')) if top.is_dir() else set()
+    try: yield
+    except BaseException:
+        if root.is_dir():
+            for p in set(root.iterdir()) - before_root: _remove(p)
+        if top.is_dir():
+            for p in sorted(set(top.rglob('*')) - before_top, key=lambda p: len(p.parts), reverse=True): _remove(p)
+        for p in made:
+            try: p.rmdir()
+            except OSError: break
+        raise
+
+def _torchvision(name, root, download):
+    "The torchvision (train, test) datasets of `name` under `root`, downloaded if asked; a `MissingData` error if missing"
+    cls = _TORCHVISION[name]
+    sub, files = _expected(name)
+    missing = [f for f in files if not (root / sub / f).is_file()]
     if missing:
-        msg = (f"{name} is not in {folder}: expected the files {', '.join(files)} there (missing: {', '.join(missing)}). "
-               f"Pass download=True online, or point root= or the PENACT_DATA environment variable at a folder that holds {sub}/.")
-        if not download: raise FileNotFoundError(msg)
-        try: cls(str(root), train=True, download=True)
-        except Exception as e: raise FileNotFoundError(f"{msg} The download failed: {type(e).__name__}: {e}") from None
+        if not download: raise MissingData(name, root, sub, files, missing)
+        try:
+            with _undo_on_failure(root, sub): cls(str(root), train=True, download=True)
+        except Exception as e: raise MissingData(name, root, sub, files, missing, _one_line(e)) from None
     return cls(str(root), train=True), cls(str(root), train=False)
 
 # %% ../nbs/01a_data.ipynb #d0efc02d

@@ -4,8 +4,12 @@
 
 # %% ../nbs/01d_learner.ipynb #ln0001
 from __future__ import annotations
+import sys, time
 from functools import partial
 import fastai.callback.progress  # noqa: F401 (fastai's progress bar, and no_bar, on every Learner)
+import fastprogress
+import fastprogress.fastprogress as _fastprogress
+from fastprogress.fastprogress import ConsoleMasterBar, ConsoleProgressBar, MasterBar, NBMasterBar, NBProgressBar, ProgressBar, format_time
 from fastai.callback.core import Callback, event
 from fastai.learner import Learner as _FastaiLearner
 from fastai.optimizer import OptimWrapper
@@ -14,7 +18,8 @@ import torch
 from fastcore.foundation import L
 
 # %% auto #0
-__all__ = ['TorchAdam', 'Learner', 'torch_adam']
+__all__ = ['TorchAdam', 'Learner', 'torch_adam', 'progress_mode', 'LineProgressBar', 'LineMasterBar', 'master_bar',
+           'progress_bar']
 
 # %% ../nbs/01d_learner.ipynb #ln0005
 class Learner(_FastaiLearner):
@@ -70,3 +75,44 @@ class _TorchAdam(partial):
     def __repr__(self): return 'TorchAdam'
 
 TorchAdam = _TorchAdam(OptimWrapper, opt=torch_adam)   # `torch_adam` behind fastai's optimiser API, for `opt_func`
+
+# %% ../nbs/01d_learner.ipynb #ln0102
+def progress_mode()->str:
+    "Where progress goes now: 'notebook' (widgets), 'terminal' (bars redrawn in place) or 'lines' (a file or a pipe: no bars)"
+    if _fastprogress.IN_NOTEBOOK: return 'notebook'
+    isatty = getattr(sys.stdout, 'isatty', None)
+    try: tty = callable(isatty) and bool(isatty())
+    except ValueError: tty = False                                   # a closed stream
+    return 'terminal' if tty else 'lines'
+
+class LineProgressBar(ProgressBar):
+    "A fastprogress bar that draws nothing; one of its own (no master bar) prints one line when it ends: count, time, comment"
+    def on_iter_end(self):
+        super().on_iter_end()
+        if self.parent is None and self.display and self.leave and getattr(self, 'start_t', None) is not None:
+            print(f"{self.last_v}/{self.total} in {format_time(time.time() - self.start_t)}" + (f" {self.comment}" if self.comment else ''),
+                  flush=True)
+
+class LineMasterBar(MasterBar):
+    "A fastprogress master bar that draws nothing and prints what is written to it (fastai's table: a header, one line per epoch)"
+    pcls = LineProgressBar
+    def __init__(self, gen, total=None, hide_graph=False, order=None, clean_on_interrupt=False, total_time=False):
+        super().__init__(gen, LineProgressBar, total)
+
+    def write(self, line, table:bool=False):
+        if table:
+            if not hasattr(self, 'names'):
+                self.names = [n.ljust(8) for n in line]
+                line = '  '.join(self.names).rstrip()
+            else: line = ''.join(t.ljust(2 + len(n)) for t, n in zip(line, self.names)).rstrip()
+        print(line, flush=True)
+
+def master_bar(gen, **kwargs):
+    "fastprogress's `master_bar` for where the output goes now (see `progress_mode`)"
+    return {'notebook': NBMasterBar, 'terminal': ConsoleMasterBar}.get(progress_mode(), LineMasterBar)(gen, **kwargs)
+
+def progress_bar(gen, **kwargs):
+    "fastprogress's `progress_bar` for where the output goes now (see `progress_mode`)"
+    return {'notebook': NBProgressBar, 'terminal': ConsoleProgressBar}.get(progress_mode(), LineProgressBar)(gen, **kwargs)
+
+for _m in (fastai.callback.progress, _fastprogress, fastprogress): _m.master_bar, _m.progress_bar = master_bar, progress_bar

@@ -4,7 +4,6 @@
 
 # %% ../nbs/01_prior.ipynb #158c0d07
 from __future__ import annotations
-import math
 from typing import NamedTuple
 
 import torch
@@ -14,7 +13,7 @@ from fastai.callback.hook import Hook
 from fastprogress.fastprogress import progress_bar
 
 from .checks import check_int, check_labels, check_number
-from .vmf import VonMisesFisher, mean_resultant_length, concentration_from_mean_resultant, _bessel_stats
+from .vmf import VonMisesFisher, concentration_from_mean_resultant, _bessel_stats
 
 # %% auto #0
 __all__ = ['VMFPrior', 'last_linear', 'penultimate', 'VMFFit', 'fit_kappa', 'activation_summary', 'kappa_at_prototypes',

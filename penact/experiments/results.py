@@ -4,7 +4,7 @@
 
 # %% ../../nbs/09_experiments.results.ipynb #0ff6f3c0
 from __future__ import annotations
-import fcntl, json, math, os, tempfile
+import errno, fcntl, hashlib, json, math, os, tempfile, threading
 from pathlib import Path
 
 # %% auto #0
@@ -12,22 +12,51 @@ __all__ = ['load', 'update', 'record', 'append', 'runs_dir', 'check_network']
 
 # %% ../../nbs/09_experiments.results.ipynb #fd6571a5
 def load(path)->dict:
-    "The results file as a dict ({} when it does not exist yet)"
+    "The results file as a dict ({} when it does not exist yet); an error naming the file when it is not JSON"
     path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists(): return {}
+    try: return json.loads(path.read_text())
+    except json.JSONDecodeError as e: raise ValueError(f"the results file {path} is not valid JSON ({e}): repair or move it") from None
 
+_NAME_MAX = 255
+_thread_locks, _thread_locks_guard = {}, threading.Lock()
+
+def _lock_path(path:Path)->Path:
+    "The lock file beside `path`: `.NAME.lock`, or `.penact-HASH.lock` when that name would be too long for the file system"
+    name = f'.{path.name}.lock'
+    if len(os.fsencode(name)) > _NAME_MAX: name = f'.penact-{hashlib.sha256(os.fsencode(path.name)).hexdigest()[:32]}.lock'
+    return path.with_name(name)
+
+def _open_lock(lock:Path)->int:
+    "A descriptor of the lock file, created if missing, never through a symbolic link"
+    try: return os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP or lock.is_symlink():
+            raise RuntimeError(f"the lock file {lock} is a symbolic link: refusing to write through it (remove it)") from None
+        raise
 
 def update(path, fn)->dict:
-    "Read-modify-write the results file under an exclusive lock, atomically: `fn(results)` changes the dict in place"
-    path = Path(path)
+    "Read-modify-write the results file under an exclusive lock beside it, atomically: `fn(results)` changes the dict in place"
+    path = Path(path).absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(Path(tempfile.gettempdir()) / f'penact_{path.resolve().as_posix().replace("/", "_")}.lock', 'w') as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        res = load(path)
-        fn(res)
-        tmp = path.with_name(path.name + '.tmp')
-        tmp.write_text(json.dumps(res, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+    lock = _lock_path(path)
+    with _thread_locks_guard: tlock = _thread_locks.setdefault(str(lock), threading.Lock())
+    with tlock:                         # threads of one process (POSIX locks, e.g. over NFS, are per process)
+        fd = _open_lock(lock)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            res = load(path)
+            fn(res)
+            tfd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name[:64]}.', suffix='.tmp')
+            try:
+                with os.fdopen(tfd, 'w') as f:
+                    f.write(json.dumps(res, indent=1, sort_keys=True))
+                    f.flush(); os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        finally: os.close(fd)
     return res
 
 
