@@ -18,7 +18,7 @@ export PENACT_DATA := $(LOCAL_DATA)
 endif
 endif
 
-.PHONY: install demo test test-all bench export clean-nbs docs docs-offline
+.PHONY: install demo test test-all bench gpu-check gpu-wheels export clean-nbs docs docs-offline
 
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -50,6 +50,23 @@ bench: $(STAMP)
 	python bench/vmf_density.py | tee results/bench/vmf_density.txt
 	python bench/hvae_step.py | tee results/bench/hvae_step.txt
 	python bench/gan_step.py | tee results/bench/gan_step.txt
+
+# the GPU check (bench/gpu_check.py): CUDA tests, cuda notebook cells, timings as ratios, the GPU commands end to end,
+# tables as $(GPU_CHECK_OUT)/gpu_*.txt. No install step: it runs with .venv/ where there is one, else the machine's python3.
+# DRY_RUN=1: the same on the CPU with tiny sizes (tests/test_gpu_check.py runs it in `make test`)
+DRY_RUN ?=
+GPU_CHECK_OUT ?= $(if $(DRY_RUN),build/gpu-check-dry,results/bench)
+gpu-check:
+	py=$(BIN)/python; test -x $$py || py=python3
+	$$py bench/gpu_check.py --out $(GPU_CHECK_OUT) $(if $(DRY_RUN),--dry-run)
+
+# wheels for an offline GPU machine whose python3 has PyTorch but not fastai (bench/gpu-requirements.txt), into .whl/
+GPU_PYTHON ?= 3.12
+gpu-wheels:
+	py=$(BIN)/python; test -x $$py || py=python3
+	$$py -m pip download -q --no-deps --only-binary=:all: --python-version $(GPU_PYTHON) --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .whl -r bench/gpu-requirements.txt
 
 export: $(STAMP)
 	export PATH=$(abspath $(BIN)):$$PATH

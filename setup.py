@@ -22,7 +22,9 @@ lic = licenses.get(cfg['license'].lower(), cfg['license'])
 min_python = cfg['min_python']
 def _ver(v): return tuple(int(p) for p in v.split('.'))
 requirements = shlex.split(cfg.get('requirements', ''))
-dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+# the extras: `pip install penact[gan]` (GAN metrics), `penact[ood]` (OOD detection); `dev` has both and the tools
+extras = {name: shlex.split(cfg.get(f'{name}_requirements', '')) for name in ('gan', 'ood')}
+extras['dev'] = list(dict.fromkeys(shlex.split(cfg.get('dev_requirements', '')) + extras['gan'] + extras['ood']))
 console_scripts = [s for s in cfg.get('console_scripts', '').strip().splitlines() if s.strip()]
 
 with open('README.md', encoding='utf-8') as f: long_description = f.read()
@@ -39,7 +41,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['penact', 'penact.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require=extras,
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + min_python,
     long_description=long_description,

@@ -38,6 +38,39 @@ class TrainTimer(Callback):
     def before_validate(self): raise CancelValidException()
 
 
+def cifar_setup(n_train, bs, device):
+    "CIFAR-shaped random tensors (uint8 images, 100 classes) and the CIFAR-100 protocol's pair: (dls, WRN-16-2 student, WRN-40-2 teacher, classes)"
+    def ds(n, split): return TensorImages(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 100, (n,)), split)
+    dls = DataLoaders.from_dsets(ds(n_train, 0), ds(bs, 1), bs=bs, device=device)
+    return dls, wrn_16_2(100), wrn_40_2(100).to(device), 100
+
+
+def time_methods(dls, student0, teacher, device, rounds, kappa=10., radius=5., cbs=()):
+    """Seconds of the training phase of one epoch for each method of `DISTILL_METHODS`, one list per method (`rounds`
+    interleaved rounds after a warm-up round); `cbs()` gives extra callbacks for each learner (e.g. an autocast)"""
+    dev = torch.device(device)
+    sync = (lambda: torch.cuda.synchronize()) if dev.type == 'cuda' else (lambda: None)
+    clock = time.perf_counter if dev.type == 'cuda' else time.process_time
+    methods = {m: (lambda l, m=m: l.add_cbs(distill_cbs(m, teacher, kappa, radius))) for m in DISTILL_METHODS}
+    times = {m: [] for m in methods}
+    for r in range(rounds + 1):                       # round 0 warms up and is not counted
+        for m, setup in methods.items():
+            timer = TrainTimer(sync, clock)
+            learn = setup(Learner(dls, deepcopy(student0).to(dev), loss_func=CrossEntropyLossFlat(), opt_func=SGD, lr=0.01,
+                                  cbs=[timer, *(cbs() if callable(cbs) else cbs)]))
+            with learn.no_logging():
+                if hasattr(learn, 'no_bar'):
+                    with learn.no_bar(): learn.fit(1)
+                else: learn.fit(1)
+            if r: times[m].append(timer.times[0])
+    return times
+
+
+def ratios_to_label(times):
+    "Each method's median over rounds of that round's time over Label's"
+    return {m: statistics.median(a / b for a, b in zip(v, times['Label'])) for m, v in times.items()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', default='mnist', choices=['mnist', 'cifar'])
@@ -50,35 +83,21 @@ def main():
     args = ap.parse_args()
     dev = torch.device(args.device)
     sync = (lambda: torch.cuda.synchronize()) if dev.type == 'cuda' else (lambda: None)
-    clock = time.perf_counter if dev.type == 'cuda' else time.process_time
     set_seed(0)
     if args.data == 'mnist':
         dls = mnist_dls(args.root, bs=args.bs, n_train=args.n_train, seed=0, device=dev)
-        student0, teacher, C = ConvNet(width=16, feat_dim=2), ConvNet(width=32, feat_dim=2), 10
-    else:
-        def ds(n, split): return TensorImages(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 100, (n,)), split)
-        dls = DataLoaders.from_dsets(ds(args.n_train, 0), ds(args.bs, 1), bs=args.bs, device=dev)
-        student0, teacher, C = wrn_16_2(100), wrn_40_2(100), 100
-    teacher.to(dev)
+        student0, teacher, C = ConvNet(width=16, feat_dim=2), ConvNet(width=32, feat_dim=2).to(dev), 10
+    else: dls, student0, teacher, C = cifar_setup(args.n_train, args.bs, dev)
     kappa, radius = 10., 5.
-    methods = {m: (lambda l, m=m: l.add_cbs(distill_cbs(m, teacher, kappa, radius))) for m in DISTILL_METHODS}
-    times = {m: [] for m in methods}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}, {'wall' if dev.type == 'cuda' else 'CPU'} time, data {args.data}, "
           f"{args.n_train} images/epoch, batch {args.bs}, {args.rounds} rounds")
-    for r in range(args.rounds + 1):                       # round 0 warms up and is not counted
-        for m, setup in methods.items():
-            timer = TrainTimer(sync, clock)
-            learn = setup(Learner(dls, deepcopy(student0).to(dev), loss_func=CrossEntropyLossFlat(), opt_func=SGD, lr=0.01, cbs=timer))
-            with learn.no_logging():
-                if hasattr(learn, 'no_bar'):
-                    with learn.no_bar(): learn.fit(1)
-                else: learn.fit(1)
-            if r: times[m].append(timer.times[0])
+    times = time_methods(dls, student0, teacher, dev, args.rounds, kappa, radius)
+    methods = list(times)
     t0 = time.perf_counter()
     CKDCallback(teacher.head, kappa, radius).compute_targets(dev); sync()
     t_targets = time.perf_counter() - t0
     med = {m: statistics.median(v) for m, v in times.items()}
-    ratio = {m: statistics.median(a / b for a, b in zip(times[m], times['Label'])) for m in methods}
+    ratio = ratios_to_label(times)
     print(f"{'method':>8} {'s/epoch':>9} {'min':>8} {'max':>8} {'/ Label':>8}")
     for m in methods:
         print(f"{m:>8} {med[m]:9.3f} {min(times[m]):8.3f} {max(times[m]):8.3f} {ratio[m]:8.3f}")
