@@ -5,7 +5,7 @@ prior) on N penultimate activations (default N = 10^6, width d = 512, C = 1000 c
 - energy: pytorch-ood's `EnergyBased.score` on the same logits `z @ W.T` (the matmul included, as a user computes them).
 
 All three run over the same row chunks (--chunk rows at a time, so that no N x C logit matrix is ever held), on the same
-features, interleaved rep by rep; each time is the best of --reps after one warm-up pass. Ratios are to `plain`, measured
+features, interleaved rep by rep; each time is the best of --reps full passes after a warm-up on one chunk. Ratios are to `plain`, measured
 in this run. The prior's score must stay within 1.5x of plain: the script exits with status 1 when it does not.
 """
 import argparse, math, sys, time
@@ -55,7 +55,7 @@ def main(argv=None):
     fns = dict(plain=plain, prior=prior, energy=energy)
     for f in fns.values(): f(z[:a.chunk], W, a.chunk)                      # load the code paths
     best = {k: math.inf for k in fns}
-    for _ in range(a.reps + 1):
+    for _ in range(a.reps):
         for k, f in fns.items():
             t = time.perf_counter(); f(z, W, a.chunk); best[k] = min(best[k], time.perf_counter() - t)
     print(f"OOD score of N={a.n:,} activations, d={a.d}, C={a.classes}, {a.chunk} rows per chunk, {torch.get_num_threads()} thread(s), best of {a.reps}")

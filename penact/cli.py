@@ -142,8 +142,10 @@ def format_table(results:dict)->str:
 def _commands():
     "name -> function of each subcommand (imported when asked for, so that `penact demo` stays light)"
     from penact.experiments import ckd_cifar100, ckd_mnist, gan_cifar10, gan_mnist, hvae_mnist, mnist_2d
+    from penact.experiments import ood_mnist
     return {'demo': demo, 'fig2': mnist_2d.fig2, 'hvae': hvae_mnist.table4, 'ckd-mnist': ckd_mnist.ckd_mnist, 'gan-mnist': gan_mnist.gan_mnist,
-            'ckd': ckd_cifar100.ckd_cifar100, 'cifar10-classifier': gan_cifar10.cifar10_classifier, 'gan': gan_cifar10.train_gan_cifar10}
+            'ckd': ckd_cifar100.ckd_cifar100, 'cifar10-classifier': gan_cifar10.cifar10_classifier, 'gan': gan_cifar10.train_gan_cifar10,
+            'ood-mnist': ood_mnist.ood_mnist}
 
 _ABOUT = {'demo': "the main job on the embedded 8x8 digits or MNIST: teacher, vMF prior, Label/KD/CKD students",
           'fig2': "Figure 2: MNIST activations of a 2-D penultimate layer against the head's vMFs (CPU, minutes)",
@@ -152,7 +154,8 @@ _ABOUT = {'demo': "the main job on the embedded 8x8 digits or MNIST: teacher, vM
           'gan-mnist': "vMF-GAN against a Gaussian latent on MNIST: GAN-train, GAN-test, FID, IS (CPU, hours; resumable)",
           'ckd': "CKD on CIFAR-100 (the CRD protocol of Table 2 and the shift grid of Table 3; a GPU job)",
           'cifar10-classifier': "the WRN-40-2 on CIFAR-10 whose head is the vMF-GAN's prior (a GPU job)",
-          'gan': "vMF-GAN on CIFAR-10 (IS, FID, GAN-test and GAN-train; Table 5; a GPU job)"}
+          'gan': "vMF-GAN on CIFAR-10 (IS, FID, GAN-test and GAN-train; Table 5; a GPU job)",
+          'ood-mnist': "the prior as OOD detector and calibrator on MNIST (offline: Animal-MNIST, 8x8 digits, 6/4 split, noise; CPU, about an hour; resumable)"}
 
 def _usage():
     return 'usage: penact COMMAND [options]   (penact COMMAND --help for its options)\n\ncommands:\n' + '\n'.join(
