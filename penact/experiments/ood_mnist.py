@@ -17,7 +17,7 @@ from ..checks import check_int, check_number, int_list
 from ..data import TensorImages, mnist_dls, tensor_dls
 from ..learner import Learner, TorchAdam
 from ..models.convnet import ConvNet
-from ..ood import Calibrator, VMFScore, ood_extra
+from ..ood import Calibrator, VMFScore, ood_extra, reliability
 from ..shifts import shift
 from .results import load, runs_dir, update
 
@@ -206,7 +206,7 @@ def _classifier(path, x, y, xv, yv, n_classes, seed, cfg, quiet):
     "The classifier of a run: loaded from its checkpoint when one was saved with the same settings, else trained and saved"
     if path.exists():
         ck = torch.load(path, weights_only=True)
-        if ck.get('config') != cfg: raise RuntimeError(f"{path} was trained with other settings ({ck.get('config')}); remove it or use another --runs folder")
+        if ck.get("config") != cfg: raise ValueError(f"{path} was trained with other settings ({ck.get('config')}); remove it or use another --runs folder")
         model = ConvNet(n_classes, cfg['feat_dim'], cfg['width'])
         model.load_state_dict(ck['model'])
         return model.eval(), ck['record']
@@ -244,8 +244,9 @@ def _run(part, seed, splits, ood_sets, cfg, path, quiet):
         cal = Calibrator(head).fit(zv, yv)
         info.update(temperature=cal.temperature, kappa_nll=float(cal.kappa), kappa_nll_per_class=cal.kappa_per_class.tolist())
         for kind, level in SHIFTS:
-            ev = cal.evaluate(features(model, shifted(xt, kind, level, seed)), yt)
-            calib[shift_key(kind, level)] = {m: dict(seed=seed, **v) for m, v in ev.items()}
+            zs = features(model, shifted(xt, kind, level, seed))
+            ev = cal.evaluate(zs, yt)
+            calib[shift_key(kind, level)] = {m: dict(seed=seed, reliability=reliability(cal.log_probs(zs, m), yt), **v) for m, v in ev.items()}
     return info, ood, calib
 
 # %% ../../nbs/16_exp.ood_mnist.ipynb #ea29a4bc
@@ -289,7 +290,7 @@ def ood_mnist(
                  detectors=list(PRIORS + BASELINES), optimizer='Adam', early_stopping='held-out accuracy')
     recorded = load(out).get('setup')
     if recorded is not None and recorded != setup:
-        raise RuntimeError(f"{out} holds runs made with other settings ({recorded}); write to another --out")
+        raise ValueError(f"{out} holds runs made with other settings ({recorded}); write to another --out")
     mnist = mnist_dls(data, device='cpu', download=download)
     ood_sets = {'animal': animal_mnist(), 'digits8x8': digits_28(), 'gaussian': noise_images('gaussian', n_noise, 1), 'uniform': noise_images('uniform', n_noise, 2)}
     ckpts = runs_dir('ood_mnist', runs)
