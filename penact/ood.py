@@ -56,7 +56,7 @@ def _directions(loc, name:str='loc')->Tensor:
     if zero: raise ValueError(f"{name} rows {zero[:10]} are zero vectors: their direction is undefined")
     return F.normalize(loc, dim=1)
 
-# %% ../nbs/05_ood.ipynb #2f33f710
+# %% ../nbs/05_ood.ipynb #85b6c455
 def vmf_logits(z:Tensor, # activations, shape (n, d); only their directions z/|z| count
                loc:Tensor, # class directions, shape (C, d) (normalised here): a head's weight rows or class means
                kappa:float|Tensor, # concentration, > 0: one number or one per class, shape (C,)
@@ -67,7 +67,7 @@ def vmf_logits(z:Tensor, # activations, shape (n, d); only their directions z/|z
     k = _kappa(kappa, len(loc), loc)
     return torch.addmm(log_vmf_normalizer(k, loc.shape[1]).expand(len(loc)), F.normalize(z, dim=1), (k[..., None] * loc).T)
 
-# %% ../nbs/05_ood.ipynb #d08eb4b4
+# %% ../nbs/05_ood.ipynb #be3a5cb4
 _REDUCE = ('mixture', 'max')
 
 def vmf_log_density(z:Tensor, # activations, shape (n, d); only their directions count
@@ -97,7 +97,7 @@ def vmf_log_density(z:Tensor, # activations, shape (n, d); only their directions
         out[i:i + rows] = (torch.logsumexp(logits, 1) if reduce == 'mixture' else logits.amax(1)) + shift
     return out
 
-# %% ../nbs/05_ood.ipynb #83508a11
+# %% ../nbs/05_ood.ipynb #0d49c56d
 def class_means(z:Tensor, # activations, shape (n, d)
                 labels:Tensor, # their classes, shape (n,), integers in [0, n_classes)
                 n_classes:int|None=None, # C (default: labels.max() + 1); every class needs >= 2 activations
@@ -106,7 +106,7 @@ def class_means(z:Tensor, # activations, shape (n, d)
     z = _features(z)
     return fit_kappa(z, check_labels(labels, n_classes, len(z)), n_classes).mean_direction
 
-# %% ../nbs/05_ood.ipynb #6dcb0499
+# %% ../nbs/05_ood.ipynb #c4088726
 class NotFittedError(RuntimeError):
     "A score that needs `fit_features` (or `fit`) was asked for before it"
 
@@ -209,7 +209,7 @@ class VMFScore:
         k = "'fit'" if self.kappa is None else ('per class' if self.kappa.dim() else f"{float(self.kappa):g}")
         return f"{type(self).__name__}(kappa={k}, reduce={self.reduce!r}, radial={self.radial}, loc={'class means' if self.loc is None else tuple(self.loc.shape)})"
 
-# %% ../nbs/05_ood.ipynb #c0298a65
+# %% ../nbs/05_ood.ipynb #d9618f80
 _DETECTORS = ('VMFDetector',)
 
 def _make_detector():
@@ -231,7 +231,7 @@ def __getattr__(name):
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-# %% ../nbs/05_ood.ipynb #cdfd4d35
+# %% ../nbs/05_ood.ipynb #9dd0b3b0
 def _nll_fit(logits_fn, x0:Tensor, labels:Tensor, max_iter:int=100)->Tensor:
     "The parameter minimising the mean NLL of log_softmax(logits_fn(exp(x))), from log-parameter x0, by L-BFGS in float64"
     x = x0.detach().double().clone().requires_grad_(True)
@@ -277,7 +277,7 @@ def prior_log_posterior(z:Tensor, # activations, shape (n, d)
     "log p(y | z/|z|) of the vMF prior: Eq. 6 for one kappa; with one per class, the softmax of kappa_y cos + log C_d(kappa_y)"
     return torch.log_softmax(vmf_logits(z, loc, kappa), 1)
 
-# %% ../nbs/05_ood.ipynb #2e842df9
+# %% ../nbs/05_ood.ipynb #3aae0362
 def calibration_metrics(log_probs:Tensor, # log class probabilities, shape (n, C)
                         labels:Tensor, # true classes, shape (n,)
                         n_bins:int=15, # equal-width confidence bins of the ECE
@@ -317,7 +317,7 @@ def plot_reliability(ax, # a matplotlib Axes
     ax.plot([0, 1], [0, 1], 'k--', lw=1)
     ax.set_xlabel('confidence'); ax.set_ylabel('accuracy'); ax.set_xlim(0, 1); ax.set_ylim(0, 1)
 
-# %% ../nbs/05_ood.ipynb #8d8e0e74
+# %% ../nbs/05_ood.ipynb #88ff7e3d
 CALIBRATION_METHODS = ('raw', 'temperature', 'kappa', 'kappa_per_class')
 
 class Calibrator:
