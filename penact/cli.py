@@ -196,6 +196,9 @@ _COMMANDS = {   # name -> (module, function, what it does, the data it needs, ro
     'gan': ('penact.experiments.gan_cifar10', 'train_gan_cifar10',
             "vMF-GAN on CIFAR-10: IS, FID, GAN-test and GAN-train (Table 5). "
             "Data: CIFAR-10, downloaded unless --no-download, and the Inception weights for IS and FID. Time: many hours on a GPU (100,000 steps)."),
+    'ood-mnist': ('penact.experiments.ood_mnist', 'ood_mnist',
+                  "the prior as an OOD detector and calibrator on MNIST against pytorch-ood's detectors (Animal-MNIST, 8x8 digits, a 6/4 class split, noise). "
+                  "Data: MNIST (--data, or PENACT_DATA) and the animal-mnist package (penact[ood]). Time: about an hour on CPU, resumable."),
 }
 
 def _command(name:str):
