@@ -294,7 +294,7 @@ def calibration_metrics(log_probs:Tensor, # log class probabilities, shape (n, C
 def reliability(log_probs:Tensor, # log class probabilities, shape (n, C)
                 labels:Tensor, # true classes, shape (n,)
                 n_bins:int=15, # equal-width bins of confidence on [0, 1]
-               )->dict: # per bin: 'confidence' (mean), 'accuracy', 'count'; empty bins hold nan confidence and accuracy
+               )->dict: # per bin: 'confidence' (mean), 'accuracy', 'count'; empty bins hold None (JSON null) confidence and accuracy
     "The reliability diagram's numbers: mean confidence and accuracy of the top class in each confidence bin"
     log_probs = _features(log_probs, name='log_probs')
     n_bins = check_int(n_bins, 'n_bins')
@@ -304,7 +304,8 @@ def reliability(log_probs:Tensor, # log class probabilities, shape (n, C)
     count = torch.bincount(b, minlength=n_bins).double()
     sum_conf = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, b, conf)
     sum_acc = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, b, (pred == labels).double())
-    return dict(confidence=(sum_conf / count).tolist(), accuracy=(sum_acc / count).tolist(), count=count.long().tolist())
+    mean = lambda s: [None if c == 0 else v for v, c in zip((s / count.clamp(min=1)).tolist(), count.tolist())]
+    return dict(confidence=mean(sum_conf), accuracy=mean(sum_acc), count=count.long().tolist())
 
 def plot_reliability(ax, # a matplotlib Axes
                      rel:dict, # the output of `reliability`
