@@ -22,7 +22,8 @@ from .prior import VMFPrior, kappa_at_prototypes, last_linear, penultimate
 
 # %% auto #0
 __all__ = ['CondBatchNorm2d', 'GBlock', 'DBlock', 'CondResNetGenerator', 'ProjectionDiscriminator', 'sngan32', 'sngan28',
-           'GaussianLatent', 'PriorLatent', 'hinge_d_loss', 'hinge_g_loss', 'CGANTrainer', 'generate', 'latent_kappa']
+           'GaussianLatent', 'SphereLatent', 'PriorLatent', 'hinge_d_loss', 'hinge_g_loss', 'CGANTrainer', 'generate',
+           'latent_kappa']
 
 # %% ../nbs/04_gan.ipynb #6d7783ce
 class CondBatchNorm2d(nn.Module):
@@ -169,6 +170,19 @@ class GaussianLatent(nn.Module):
     def sample(self, labels:Tensor)->Tensor: # integer labels, shape (n,)
         "One code per label, shape (n, d), on the labels' device"
         return torch.randn(len(labels), self.dim, device=labels.device)
+    def extra_repr(self): return f"dim={self.dim}"
+
+class SphereLatent(nn.Module):
+    "The kappa = 0 control of `PriorLatent`: z = sqrt(d) z_bar with z_bar uniform on the sphere, whatever the label"
+    n_classes = None
+    def __init__(self, dim:int): # latent width d
+        super().__init__()
+        if int(dim) < 1: raise ValueError(f"dim must be >= 1, got {dim}")
+        self.dim = int(dim)
+    def sample(self, labels:Tensor)->Tensor: # integer labels, shape (n,)
+        "One code per label, shape (n, d), on the labels' device"
+        z = torch.randn(len(labels), self.dim, device=labels.device)
+        return z * (math.sqrt(self.dim) / z.norm(dim=1, keepdim=True).clamp_min(torch.finfo(z.dtype).tiny))
     def extra_repr(self): return f"dim={self.dim}"
 
 class PriorLatent(nn.Module):

@@ -4,19 +4,20 @@
 
 # %% ../../nbs/14_exp.gan_mnist.ipynb #58ae313c
 from __future__ import annotations
-import json, time
+import json, math, time
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 from torch import nn
+import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 
 from ..checks import check_int, check_number, float_list, int_list
 from ..checkpoint import atomic_save, load_state
 from ..data import TensorImages, tensor_dls
-from ..gan import CGANTrainer, GaussianLatent, PriorLatent, latent_kappa, sngan28
+from ..gan import CGANTrainer, GaussianLatent, PriorLatent, SphereLatent, latent_kappa, sngan28
 from ..models.convnet import ConvNet
 from ..prior import VMFPrior
 from .gan_scoring import (ClassifierFeatures, class_spread, extract, fid_from_features, gan_test, gan_train,
@@ -26,19 +27,34 @@ from .results import append, check_network, load, runs_dir, update
 from .training import check_out
 
 # %% auto #0
-__all__ = ['gan_latent', 'gan_scores', 'classifier_accuracy', 'gan_train_score', 'train_gan', 'sample_grid', 'gan_mnist']
+__all__ = ['gan_latent', 'latent_cos', 'gan_scores', 'classifier_accuracy', 'gan_train_score', 'train_gan', 'sample_grid',
+           'gan_mnist']
 
 # %% ../../nbs/14_exp.gan_mnist.ipynb #392a9909
 def gan_latent(kind:str, # 'gaussian' (z ~ N(0, I)) or 'vmf' (z = sqrt(d) vMF(w_y, kappa) from `classifier`'s head)
                dim:int, # latent width d
                classifier:nn.Module|None=None, # the prior's classifier (for 'vmf'); its penultimate width must be d
-               kappa:float|None=None, # the prior's concentration (for 'vmf'), > 0
+               kappa:float|None=None, # the prior's concentration (for 'vmf'), >= 0; 0 gives `SphereLatent`, the uniform control
               )->nn.Module:
-    "The latent source of a run: `GaussianLatent` or the classifier's `PriorLatent`"
+    "The latent source of a run: `GaussianLatent`, the classifier's `PriorLatent`, or at kappa = 0 `SphereLatent`"
     if kind == 'gaussian': return GaussianLatent(dim)
     if kind != 'vmf': raise ValueError(f"latent must be 'gaussian' or 'vmf', got {kind!r}")
     if classifier is None or kappa is None: raise ValueError("the 'vmf' latent needs the prior's classifier and kappa")
-    return PriorLatent(VMFPrior.from_model(classifier, kappa))
+    kappa = check_number(kappa, 'kappa', strict=False)
+    return SphereLatent(dim) if kappa == 0 else PriorLatent(VMFPrior.from_model(classifier, kappa))
+
+def latent_cos(latent, # a latent source (`gan_latent`)
+               classifier:nn.Module, # the prior's classifier, whose head rows give the class directions
+               n:int=10_000, # latents, balanced over the classes
+               seed:int=0, # seed of the latents (torch's global random state is left as it was)
+              )->float:
+    "Mean cosine between a latent and its class's direction w_y/|w_y|: A_d(kappa) for the vMF latent, 0 for the uniform one"
+    protos = VMFPrior.from_model(classifier, 1.).prototypes
+    labels = torch.arange(check_int(n, 'n')) % len(protos)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        z = latent.sample(labels.to(protos.device))
+    return float(F.cosine_similarity(z.to(protos.dtype), protos[labels], dim=1).mean())
 
 def gan_scores(
     gen, # the generator
@@ -152,12 +168,20 @@ def sample_grid(gen, # the generator
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     plt.imsave(path, grid.numpy(), cmap='gray', vmin=0, vmax=1)
 
+def _factors(s):
+    "The kappa candidates as multiples of the fit: finite numbers >= 0 (0: the uniform control)"
+    try: vals = float_list(s, 'kappa_factors', low=-math.inf)
+    except ValueError: vals = None
+    if not vals or any(v < 0 for v in vals):
+        raise ValueError(f"kappa_factors must be a comma-separated list of finite numbers >= 0, got {s!r}")
+    return vals
+
 def _settings(out, data, runs, part, seeds, kappa_factors, select_seed, dim, steps, eval_every, n_critic, bs, lr, ch, n_eval, n_gan_train,
               clf_epochs, threads, device, quick):
     "Every argument checked before any work; `quick` shrinks the protocol to a smoke run"
     if part not in ('all', 'classifiers', 'select', 'grid'): raise ValueError(f"part must be 'all', 'classifiers', 'select' or 'grid', got {part!r}")
     c = SimpleNamespace(out=check_out(out), data=data, runs=runs, part=part, seeds=int_list(seeds, 'seeds'),
-                        factors=float_list(kappa_factors, 'kappa_factors'), select_seed=check_int(select_seed, 'select_seed', 0),
+                        factors=_factors(kappa_factors), select_seed=check_int(select_seed, 'select_seed', 0),
                         lr=check_number(lr, 'lr'), threads=check_int(threads, 'threads', 0), device=device, quick=quick)
     for name, v in (('dim', dim), ('steps', steps), ('eval_every', eval_every), ('n_critic', n_critic), ('bs', bs), ('ch', ch),
                     ('n_eval', n_eval), ('n_gan_train', n_gan_train), ('clf_epochs', clf_epochs)): setattr(c, name, check_int(v, name, 1))
@@ -194,37 +218,57 @@ def _classifiers(c, split):
 
 def _grid_run(c, split, prior, judge, kind, seed, kappa):
     "One run of the grid, scored on the test set and appended to the results (skipped when it is there)"
-    if (kind, seed) in {(r['latent'], r['seed']) for r in load(c.out).get('runs', [])}: return
-    run = c.folder / f'{kind}_s{seed}'
+    kappa = kappa if kind == 'vmf' else None
+    if (kind, seed, kappa) in {(r['latent'], r['seed'], r.get('kappa')) for r in load(c.out).get('runs', [])}: return
+    name = f'{kind}_s{seed}' if kind == 'gaussian' else f'{kind}_k{kappa:.4g}_s{seed}'   # a vMF run per kappa
+    run = c.folder / name
     tr, curve = train_gan(gan_latent(kind, c.dim, prior, kappa), split, judge, run, c.steps, c.eval_every, c.n_critic, c.bs, c.lr, c.ch, seed, c.device)
     t0 = time.perf_counter()
     sc = gan_scores(tr.gen, tr.latent, judge, split['test'], n=c.n_eval, seed=seed)
     gt = gan_train_score(tr.gen, tr.latent, split['test'], n=c.n_gan_train, epochs=c.clf_epochs, seed=seed, device=c.device,
                          path=run / 'gan_train_run.pth')
-    png = c.out.with_suffix('') / f'{kind}_s{seed}.png'
+    png = c.out.with_suffix('') / f'{name}.png'
     sample_grid(tr.gen, tr.latent, png, seed=seed)
-    append(c.out, 'runs', dict(latent=kind, seed=seed, steps=c.steps, kappa=kappa if kind == 'vmf' else None, gan_train=gt, **sc,
+    append(c.out, 'runs', dict(latent=kind, seed=seed, steps=c.steps, kappa=kappa, gan_train=gt, **sc,
                                grid=png.name, valid_curve=curve, history=tr.history,
                                seconds=sum(x['seconds'] for x in curve) + time.perf_counter() - t0))   # every training chunk, and the scoring
 
+def _candidate(c, split, prior, judge, kappa):
+    "One candidate trained under `select_seed`: its held-out FID, GAN-test and IS at the last step, the latent's mean cosine, the curve"
+    latent = gan_latent('vmf', c.dim, prior, kappa)
+    _, curve = train_gan(latent, split, judge, c.folder / f'select_k{kappa:.4g}', c.steps, c.eval_every, c.n_critic, c.bs, c.lr, c.ch,
+                         c.select_seed, c.device)
+    last = curve[-1]
+    return dict(fid=last['fid'], gan_test=last['gan_test'], **{'is': last['is']}, cos=latent_cos(latent, prior)), curve
+
 def _select_kappa(c, split, prior, judge):
-    "kappa by held-out FID among the candidates (multiples of the fit), each trained once under `select_seed`; recorded as it goes"
+    """kappa by held-out FID among the candidates (multiples of the fit, 0 the uniform control), each trained once under
+    `select_seed`; recorded as it goes. A choice made over other candidates is kept as `previous`."""
     sel = load(c.out).get('kappa_selection', {})
-    if 'chosen' in sel: return sel['chosen']
     kappa_hat = load(c.out)['classifiers']['prior']['kappa_fitted']
     cands, curves = dict(sel.get('candidates', {})), dict(sel.get('curves', {}))
-    for f in c.factors:
-        k = kappa_hat * f
-        if f'{k:.4g}' in cands: continue
-        _, curve = train_gan(gan_latent('vmf', c.dim, prior, k), split, judge, c.folder / f'select_k{k:.4g}', c.steps, c.eval_every,
-                             c.n_critic, c.bs, c.lr, c.ch, c.select_seed, c.device)
-        cands[f'{k:.4g}'], curves[f'{k:.4g}'] = curve[-1]['fid'], curve     # the curve shows whether the run converged
+    for key, v in cands.items():       # candidates recorded with their FID only: the other scores from their curves
+        if not isinstance(v, dict):
+            last = curves[key][-1]
+            cands[key] = dict(fid=v, gan_test=last['gan_test'], **{'is': last['is']}, cos=latent_cos(gan_latent('vmf', c.dim, prior, float(key)), prior))
+    keys = [f'{kappa_hat * f:.4g}' for f in c.factors]
+    if 'chosen' in sel and set(sel.get('searched', keys)) == set(keys) and all(k in cands for k in keys): return sel['chosen']
+    for f, key in zip(c.factors, keys):
+        if key in cands: continue
+        cands[key], curves[key] = _candidate(c, split, prior, judge, kappa_hat * f)   # the curve shows whether the run converged
         update(c.out, lambda r: r.setdefault('kappa_selection', {}).update(candidates=dict(cands), curves=dict(curves)))
-    chosen = float(min(cands, key=cands.get))
+    order = sorted(keys, key=float)
+    best = min(order, key=lambda k: cands[k]['fid'])
+    chosen, i = float(best), order.index(best)
+    previous = sel.get('previous')
+    if 'chosen' in sel and set(sel.get('searched', cands)) != set(keys):
+        previous = dict(chosen=sel['chosen'], searched=sorted(sel.get('searched', sel['candidates']), key=float))
     update(c.out, lambda r: r.__setitem__('kappa_selection', dict(
-        candidates=cands, curves=curves, chosen=chosen, fitted=kappa_hat,
+        candidates=cands, curves=curves, chosen=chosen, fitted=kappa_hat, searched=order,
+        interior=chosen == 0 or 0 < i < len(order) - 1, **({'previous': previous} if previous else {}),
         score="FID in the judge's feature space between generated and held-out real images, at the last step (lower is better)")))
     return chosen
+
 
 # %% ../../nbs/14_exp.gan_mnist.ipynb #abb3f4ef
 def gan_mnist(
@@ -233,7 +277,7 @@ def gan_mnist(
     runs:str=None, # folder of checkpoints (default: $PENACT_RUNS, else ~/.cache/penact/runs)
     part:str='all', # 'classifiers' (the prior's classifier, the judge, the scores of real images), 'select' (the first Gaussian run and kappa), 'grid' (every seed at the chosen kappa), or 'all'
     seeds:str='0,1,2', # seeds of the runs (each: one Gaussian and one vMF GAN)
-    kappa_factors:str='1,0.5,0.25,0.125', # candidates for kappa, as multiples of the prior classifier's fitted kappa
+    kappa_factors:str='1,0.5,0.25,0.125,0.0625,0.03125,0.015625,0', # candidates for kappa, as multiples of the prior classifier's fitted kappa (0: a uniform direction)
     select_seed:int=100, # seed of the kappa selection runs (not one of the grid's)
     dim:int=32, # latent width d = the prior classifier's penultimate width
     steps:int=20000, # generator steps of every GAN
