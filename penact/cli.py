@@ -265,6 +265,7 @@ def _check_args(params:dict, args:dict):
 def _in_flags(msg:str, params)->str:
     "The message with the function's parameter names written as the command's flags (`kappa must` -> `--kappa must`, `root=` -> `--root`)"
     for n in sorted(params, key=len, reverse=True):
+        msg = re.sub(rf'(?<![\w.=/-]){re.escape(n)}=(?=[\'"])', f'--{n} ', msg)       # latent='vmf' -> --latent 'vmf'
         msg = re.sub(rf'(?<![\w.=/-]){re.escape(n)}=(?!\w)', f'--{n}', msg)
         msg = re.sub(rf'(?<![\w.=/-]){re.escape(n)}(?=\s+(?:must|is|should|cannot)\b)', f'--{n}', msg)
     return msg
