@@ -50,7 +50,7 @@ def shard_dl(dl, # a fastai DataLoader
             ):
     "A copy of `dl` yielding slice `rank` of `world` of each epoch's order of `dl` (rank 0's, when a process group is up), padded by repetition to a multiple of `world`"
     rank = rank_distrib() if rank is None else rank
-    world = num_distrib() if world is None else world
+    world = max(1, num_distrib()) if world is None else world
     if not 0 <= rank < world: raise ValueError(f"rank must be in [0, {world - 1}], got {rank}")
     size = math.ceil(dl.n / world)
     def get_idxs():

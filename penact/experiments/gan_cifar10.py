@@ -56,7 +56,7 @@ def cifar10_classifier(
         raise ValueError(f"classifier (--classifier) {path} is the real classifier's file: a synthetic run never writes it")
     if path.is_dir(): raise ValueError(f"classifier (--classifier) {path} is a folder: pass the file to save the classifier to")
     setup_distributed()                      # under a launcher: join the process group, each process on its own GPU
-    bs = max(1, bs // num_distrib())
+    bs = max(1, bs // max(1, num_distrib()))
     set_seed(seed, reproducible=True)
     dls = (synthetic_cifar(10, 4 * bs, bs, seed, device, after_batch=[PadCropFlip()]) if synthetic else
            cifar_dls('cifar10', data or None, bs=bs, augment=True, normalize=False, seed=seed, device=device, download=download))
