@@ -85,17 +85,16 @@ def data_parallel(learn, # a fastai Learner
         yield learn
         return
     setup_distributed()
+    if torch.cuda.is_available():
+        try: import accelerate  # noqa: F401
+        except ImportError: raise ImportError("training on several GPUs needs accelerate: pip install 'penact[distributed]'") from None
+        from fastai.distributed import distrib_ctx  # noqa: F401  (adds Learner.distrib_ctx)
+        with learn.distrib_ctx(sync_bn=sync_bn): yield learn    # fastai quiets the ranks above 0 itself
+        return
     with ExitStack() as stack:
         if not is_main():
             stack.enter_context(learn.no_bar())
             stack.enter_context(learn.no_logging())
-        if torch.cuda.is_available():
-            try: import accelerate  # noqa: F401
-            except ImportError: raise ImportError("training on several GPUs needs accelerate: pip install 'penact[distributed]'") from None
-            from fastai.distributed import distrib_ctx  # noqa: F401  (adds Learner.distrib_ctx)
-            stack.enter_context(learn.distrib_ctx(sync_bn=sync_bn))
-            yield learn
-        else:
-            stack.enter_context(learn.added_cbs(GlooTrainer()))
-            try: yield learn
-            finally: learn.model = bare_model(learn.model)   # a fit that raised leaves its wrapper on
+        stack.enter_context(learn.added_cbs(GlooTrainer()))
+        try: yield learn
+        finally: learn.model = bare_model(learn.model)       # a fit that raised leaves its wrapper on
