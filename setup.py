@@ -22,8 +22,9 @@ lic = licenses.get(cfg['license'].lower(), cfg['license'])
 min_python = cfg['min_python']
 def _ver(v): return tuple(int(p) for p in v.split('.'))
 requirements = shlex.split(cfg.get('requirements', ''))
-# the extras: `pip install penact[gan]` (GAN metrics), `penact[ood]` (OOD detection); `dev` has both and the tools
-extras = {name: shlex.split(cfg.get(f'{name}_requirements', '')) for name in ('gan', 'ood')}
+# the extras: `pip install penact[gan]` (GAN metrics), `penact[ood]` (OOD detection), `penact[distributed]` (fastai's
+# distrib_ctx on several GPUs); `dev` has gan and ood and the tools
+extras = {name: shlex.split(cfg.get(f'{name}_requirements', '')) for name in ('gan', 'ood', 'distributed')}
 extras['dev'] = list(dict.fromkeys(shlex.split(cfg.get('dev_requirements', '')) + extras['gan'] + extras['ood']))
 console_scripts = [s for s in cfg.get('console_scripts', '').strip().splitlines() if s.strip()]
 

@@ -319,3 +319,5 @@ def main(argv:list|None=None)->int:
 def cli():
     "Entry point of the console script"
     sys.exit(main())
+
+if __name__ == '__main__' and __spec__ is not None: cli()   # python -m penact.cli (what torchrun and accelerate launch start); a notebook has no __spec__

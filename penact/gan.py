@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 from fastprogress.fastprogress import progress_bar
 from fastai.data.load import _loaders
-from fastai.torch_core import to_device
+from fastai.torch_core import num_distrib, to_device
 
 from .checks import check_int, check_labels
 from .checkpoint import LoaderCursor, atomic_save, load_state, loader_state, prime, rng_state, set_rng_state
@@ -254,6 +254,8 @@ class CGANTrainer:
         if disc.n_classes != gen.n_classes:
             raise ValueError(f"the discriminator has {disc.n_classes} classes but the generator has {gen.n_classes}")
         if int(n_critic) < 1: raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if num_distrib() > 1:
+            raise RuntimeError(f"CGANTrainer trains in one process, but WORLD_SIZE is {num_distrib()}: start it without torchrun or accelerate launch")
         self.device = torch.device(device) if device is not None else next(gen.parameters()).device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.gen, self.disc = gen.to(self.device, memory_format=self.memory_format), disc.to(self.device, memory_format=self.memory_format)

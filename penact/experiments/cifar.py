@@ -13,12 +13,12 @@ from fastai.callback.schedule import ParamScheduler
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.optimizer import OptimWrapper
-from fastai.torch_core import num_distrib
 from fastai.vision.core import cifar_stats
 
 from ..checks import check_int, int_list
 from ..checkpoint import atomic_save, load_state
 from ..data import TensorImages, tensor_dls
+from .distributed import data_parallel
 from ..learner import Learner
 from ..models.wrn import wrn_16_2, wrn_40_2
 
@@ -62,10 +62,7 @@ def fit_cifar(learn:Learner, # a `cifar_learner`
     "Train on the step schedule, data-parallel when launched on several processes"
     if fp16: learn.to_fp16()
     cbs = [ParamScheduler({'lr': step_schedule(lr, milestones)})]
-    if num_distrib() > 1:
-        from fastai.distributed import distrib_ctx   # needs accelerate, only for multi-GPU runs
-        with learn.distrib_ctx(): learn.fit(epochs, lr, cbs=cbs)
-    else: learn.fit(epochs, lr, cbs=cbs)
+    with data_parallel(learn): learn.fit(epochs, lr, cbs=cbs)
     accs = [dict(zip(learn.recorder.metric_names[1:], v))['accuracy'] for v in learn.recorder.values]
     return float(accs[-1]), float(max(accs))
 

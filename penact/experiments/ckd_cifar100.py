@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from fastai.data.transforms import Normalize
-from fastai.torch_core import num_distrib, rank_distrib, set_seed
+from fastai.torch_core import num_distrib, set_seed
 from fastai.vision.core import cifar_stats
 
 from ..checks import check_int, check_number, int_list
@@ -19,6 +19,7 @@ from ..models.wrn import wrn_16_2
 from ..shifts import shift as make_shift
 from .cifar import (cifar_classifier, cifar_learner, fit_cifar, load_classifier, milestone_fractions,
                                       save_classifier, synthetic_cifar)
+from .distributed import is_main, setup_distributed
 from .results import append, load
 from .training import check_out
 
@@ -65,7 +66,7 @@ def _settings(part, method, shift, level, teacher, out, data, download, epochs, 
 
 def _keep(cfg, rec):
     "Append a finished run to the results file (rank 0 writes it)"
-    if rank_distrib() == 0: append(cfg.out, 'runs', rec)
+    if is_main(): append(cfg.out, 'runs', rec)
     return rec
 
 def _teacher(cfg):
@@ -76,7 +77,7 @@ def _teacher(cfg):
     model = cifar_classifier('wrn_40_2', 100, normalize=False)
     t0 = time.time()
     acc, best = fit_cifar(cifar_learner(_dls(cfg, 0), model, cfg.wd), cfg.epochs, cfg.lr, cfg.milestones, cfg.fp16)
-    if rank_distrib() == 0: save_classifier(cfg.teacher, model, 'wrn_40_2', 100, False, accuracy=acc, best_accuracy=best, **cfg.trained_on)
+    if is_main(): save_classifier(cfg.teacher, model, 'wrn_40_2', 100, False, accuracy=acc, best_accuracy=best, **cfg.trained_on)
     return model, [_keep(cfg, dict(method='teacher', shift='none', level=0., seed=0, epochs=cfg.epochs, synthetic=cfg.synthetic,
                                    acc=acc, best_acc=best, seconds=time.time() - t0))]
 
@@ -129,6 +130,7 @@ def ckd_cifar100(
     "The CRD protocol on CIFAR-100 for CKD (paper Tables 2 and 3): trains or loads the teacher, then the students of `part`"
     cfg = _settings(part, method, shift, level, teacher, out, data, download, epochs, milestones, lr, wd, bs, tau, alpha, beta, gamma,
                     radius, kappa, n_samples, seeds, fp16, synthetic)
+    setup_distributed()                      # under a launcher: join the process group, each process on its own GPU
     done = {(r['method'], r['shift'], float(r['level']), r['seed'], r['epochs'], r['synthetic']) for r in load(cfg.out).get('runs', [])}
     t_model, records = _teacher(cfg)
     todo = [(m, k, l, s) for s in cfg.seeds for m, k, l in cfg.grid if (m, k, float(l), s, cfg.epochs, cfg.synthetic) not in done]

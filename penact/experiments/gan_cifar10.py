@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from fastai.torch_core import set_seed
+from fastai.torch_core import num_distrib, set_seed
 
 from ..checks import check_int, check_number
 from ..data import PadCropFlip, TensorImages, cifar_dls, tensor_dls
@@ -18,6 +18,7 @@ from ..gan import CGANTrainer, GaussianLatent, PriorLatent, latent_kappa, sngan3
 from ..prior import VMFPrior, last_linear
 from .cifar import (ARCHS, cifar_classifier, cifar_learner, fit_cifar, load_classifier, milestone_fractions,
                                       save_classifier, synthetic_cifar)
+from .distributed import is_main, setup_distributed
 from .gan_scoring import (ClassifierFeatures, InceptionFeatures, evaluate_gan, extract, feature_stats, gan_test,
                                             gan_train)
 from .gan_scoring import inception_weights as inception_file
@@ -40,7 +41,7 @@ def cifar10_classifier(
     milestones:str='', # comma-separated epochs after which the learning rate is divided by 10; '': 150,180,210 scaled to `epochs`
     lr:float=0.05, # initial learning rate of SGD (momentum 0.9), > 0
     wd:float=5e-4, # weight decay, >= 0
-    bs:int=64, # batch size
+    bs:int=64, # total batch size, split over the processes of a distributed run
     seed:int=0, # seed of the initialisation and data order
     fp16:bool=False, # mixed precision (CUDA)
     device:str|None=None, # torch device (default: fastai's default)
@@ -54,13 +55,15 @@ def cifar10_classifier(
     if synthetic and path.absolute() == Path(CLASSIFIER).absolute():
         raise ValueError(f"classifier (--classifier) {path} is the real classifier's file: a synthetic run never writes it")
     if path.is_dir(): raise ValueError(f"classifier (--classifier) {path} is a folder: pass the file to save the classifier to")
+    setup_distributed()                      # under a launcher: join the process group, each process on its own GPU
+    bs = max(1, bs // max(1, num_distrib()))
     set_seed(seed, reproducible=True)
     dls = (synthetic_cifar(10, 4 * bs, bs, seed, device, after_batch=[PadCropFlip()]) if synthetic else
            cifar_dls('cifar10', data or None, bs=bs, augment=True, normalize=False, seed=seed, device=device, download=download))
     model = cifar_classifier(arch, 10, normalize=True)
     acc, best = fit_cifar(cifar_learner(dls, model, wd), epochs, lr, miles, fp16)
     trained = dict(data='synthetic' if synthetic else 'cifar10', epochs=epochs, accuracy=acc, best_accuracy=best, synthetic=synthetic)
-    save_classifier(path, model, arch, 10, True, **trained)
+    if is_main(): save_classifier(path, model, arch, 10, True, **trained)
     return dict(trained, classifier=str(path), arch=arch)
 
 # %% ../../nbs/15_exp.gan_cifar10.ipynb #4d61f9f4

@@ -15,6 +15,7 @@ from fastcore.basics import store_attr
 
 from ..checks import check_int, check_number
 from ..checkpoint import load_training, save_training
+from .distributed import bare_loaders, bare_model, is_main
 
 # %% auto #0
 __all__ = ['ResumableTraining', 'fit_tracked', 'check_out']
@@ -47,7 +48,7 @@ class ResumableTraining(TrackerCallback):
         self.state = dict(epochs=0, best=None, best_epoch=0, wait=0, history=[], seconds=0., stopped=None)
         self.best_weights = None
         if self.path is not None and self.path.exists():
-            ck = load_training(self.path, self.learn.model, self.learn.opt, self.dls)
+            ck = load_training(self.path, bare_model(self.learn.model), self.learn.opt, bare_loaders(self.dls))   # every process loads
             if ck['extra']['settings'] != self.settings:
                 raise ValueError(f"{self.path} was written with {ck['extra']['settings']}, not {self.settings}: "
                                  "pass another checkpoint path, or remove the file")
@@ -70,20 +71,20 @@ class ResumableTraining(TrackerCallback):
             super().after_epoch()
             if self.new_best:
                 s.update(best=float(self.best), best_epoch=s['epochs'], wait=0)
-                self.best_weights = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+                self.best_weights = {k: v.detach().clone() for k, v in bare_model(self.learn.model).state_dict().items()}
             else: s['wait'] += 1
             if self.patience is not None and s['wait'] >= self.patience: s['stopped'] = 'early'
         now = time.perf_counter()
         s['seconds'] += now - self.t0
         self.t0 = now
-        if self.path is not None:
-            save_training(self.path, self.learn.model, self.learn.opt, self.dls, s['epochs'],
+        if self.path is not None and is_main():         # one writer when several processes train
+            save_training(self.path, bare_model(self.learn.model), self.learn.opt, bare_loaders(self.dls), s['epochs'],
                           dict(state=s, best_model=self.best_weights, settings=self.settings))
         if s['stopped']: raise CancelFitException()
 
     def after_fit(self):
         super().after_fit()
-        if self.restore_best and self.best_weights is not None: self.learn.model.load_state_dict(self.best_weights)
+        if self.restore_best and self.best_weights is not None: bare_model(self.learn.model).load_state_dict(self.best_weights)
         s = dict(self.state, history=list(self.state['history']))
         if s['stopped'] is None and s['epochs'] >= self.n_epoch: s['stopped'] = 'cap'
         self.outcome = s
