@@ -136,7 +136,10 @@ def last_fall(curve:list, # validation -ELBO after every epoch
 
 
 # %% ../../nbs/13_exp.hvae_mnist.ipynb #t4part01
-def prior_classifier(cfg:AttrDict, split:dict, out, d:int):
+def prior_classifier(cfg:AttrDict, # `table4`'s checked options
+                     split:dict, # `mnist_splits`
+                     out, # the results file
+                     d:int): # the sphere S^d of HVAE-L's prior
     "The prior's classifier at S^d (penultimate width d + 1), trained (resumed) by its validation loss and recorded under `classifier`"
     set_seed(0, reproducible=True)
     clf = classifier_learner(vae_dls(split, cfg.bs, valid='valid_grey'), MLPClassifier(sphere_dim=d), lr=cfg.lr)
@@ -149,12 +152,18 @@ def prior_classifier(cfg:AttrDict, split:dict, out, d:int):
     if str(d) not in load(out).get('classifier', {}): record(out, 'classifier', str(d), info)
     return clf
 
-def classifiers(cfg:AttrDict, split:dict, out)->None:
+def classifiers(cfg:AttrDict, # `table4`'s checked options
+                split:dict, # `mnist_splits`
+                out)->None: # the results file
     "Part 'classifier': the prior's classifier at every d (when HVAE-L is among the kinds)"
     if 'prior' in cfg.kinds:
         for d in cfg.dims: prior_classifier(cfg, split, out, d)
 
-def kappa_of(cfg:AttrDict, split:dict, out, d:int, clf)->float:
+def kappa_of(cfg:AttrDict, # `table4`'s checked options
+             split:dict, # `mnist_splits`
+             out, # the results file
+             d:int, # the sphere S^d
+             clf)->float: # the prior's classifier at S^d (`prior_classifier`)
     "kappa_p at S^d: the best-scoring candidate where d is cross-validated (`kappa_dims`), else the previous choice (`kappa_p`)"
     if d not in cfg.kappa_dims:
         res = load(out).get('kappa_p', {}).get(str(d))
@@ -176,7 +185,9 @@ def kappa_of(cfg:AttrDict, split:dict, out, d:int, clf)->float:
                                              score='best validation -ELBO (nats) of seed 0 under the full protocol'))
     return load(out)['kappa_p'][str(d)]['chosen']
 
-def kappas_part(cfg:AttrDict, split:dict, out)->None:
+def kappas_part(cfg:AttrDict, # `table4`'s checked options
+                split:dict, # `mnist_splits`
+                out)->None: # the results file
     "Part 'kappa': score the kappa_p candidates at every d of `kappa_dims` that is also in `dims`"
     if 'prior' in cfg.kinds:
         for d in cfg.dims:
@@ -188,7 +199,14 @@ def _figure(cfg:AttrDict, split:dict, out, model, kind:str, d:int):
     xv, yv = split['valid_grey'][0].float() / 255, split['valid_grey'][1]
     save_interpolation(class_interpolation(model, xv, yv), Path(out).with_suffix('') / f'{kind}_S{d}.png')
 
-def run_one(cfg:AttrDict, split:dict, out, kind:str, d:int, seed:int, kappa_p=None, clf=None)->dict:
+def run_one(cfg:AttrDict, # `table4`'s checked options
+            split:dict, # `mnist_splits`
+            out, # the results file
+            kind:str, # one of `KINDS`
+            d:int, # the sphere S^d (R^d for 'gaussian')
+            seed:int, # the run's seed
+            kappa_p=None, # HVAE-L's kappa_p (`kappa_of`)
+            clf=None)->dict: # HVAE-L's classifier (`prior_classifier`); returns the run's record
     "One (kind, d, seed) run: trained (resumed) under the protocol, scored on the test set, recorded under `runs`; skipped when recorded"
     key = _key(kind, d, seed)
     if key in load(out).get('runs', {}): return load(out)['runs'][key]
@@ -209,7 +227,10 @@ def run_one(cfg:AttrDict, split:dict, out, kind:str, d:int, seed:int, kappa_p=No
     record(out, 'runs', key, r)
     return r
 
-def third_seed(res:dict, kind:str, d:int, seeds:int)->bool:
+def third_seed(res:dict, # the results file's content
+               kind:str, # one of `KINDS`
+               d:int, # the sphere S^d
+               seeds:int)->bool: # the seeds every model has (the third is seed `seeds`)
     "Whether `kind` at S^d needs a third seed: in a compared pair (`COMPARED`) whose log p(x) means differ by less than twice their spread"
     runs = res.get('runs', {})
     ll = lambda k: [runs[_key(k, d, s)]['ll_x'] for s in range(seeds) if _key(k, d, s) in runs]
@@ -220,7 +241,9 @@ def third_seed(res:dict, kind:str, d:int, seeds:int)->bool:
         if abs(statistics.mean(la) - statistics.mean(lb)) < 2 * max(statistics.stdev(la), statistics.stdev(lb)): return True
     return False
 
-def grid(cfg:AttrDict, split:dict, out)->None:
+def grid(cfg:AttrDict, # `table4`'s checked options
+         split:dict, # `mnist_splits`
+         out)->None: # the results file
     "Part 'grid': every (kind, d, seed) run, seed by seed; then a third seed where a compared pair is closer than twice its spread"
     def prior_at(d):
         if 'prior' not in cfg.kinds: return None, None
@@ -242,7 +265,9 @@ PARTS = {'classifier': classifiers, 'kappa': kappas_part, 'grid': grid}
 
 
 # %% ../../nbs/13_exp.hvae_mnist.ipynb #t4main01
-def epoch_seconds(cfg:AttrDict, split:dict, out)->None:
+def epoch_seconds(cfg:AttrDict, # `table4`'s checked options
+                  split:dict, # `mnist_splits`
+                  out)->None: # the results file
     "Part 'timing': the seconds of one training epoch (with its validation) and of scoring 100 test images, per kind and d, under `threads`"
     x, y = split['test'][0][:100], split['test'][1][:100]
     for d in cfg.dims:
