@@ -24,10 +24,10 @@ from .results import check_network, load, record, runs_dir, update
 from .training import check_out, fit_tracked
 
 # %% auto #0
-__all__ = ['PAIRS', 'SETUP', 'PREVIOUS_KAPPA', 'COMPARED', 'PARTS', 'FIRST_KINDS', 'FIRST_PARTS', 'mnist_splits', 'vae_dls',
-           'class_interpolation', 'save_interpolation', 'last_fall', 'prior_classifier', 'classifiers', 'kappa_of',
-           'kappas_part', 'run_one', 'third_seed', 'grid', 'epoch_seconds', 'table4', 'first_prior_of', 'first_priors',
-           'first_grid', 'first_protocol', 'estimator_check']
+__all__ = ['PAIRS', 'SETUP', 'PREVIOUS_KAPPA', 'KAPPA_LADDER', 'COMPARED', 'PARTS', 'FIRST_KINDS', 'FIRST_PARTS', 'mnist_splits',
+           'vae_dls', 'class_interpolation', 'save_interpolation', 'last_fall', 'prior_classifier', 'classifiers',
+           'kappa_of', 'kappas_part', 'run_one', 'third_seed', 'grid', 'epoch_seconds', 'table4', 'first_prior_of',
+           'first_priors', 'first_grid', 'first_protocol', 'estimator_check']
 
 # %% ../../nbs/13_exp.hvae_mnist.ipynb #f926702e
 def mnist_splits(
@@ -97,6 +97,8 @@ SETUP = dict(   # the protocol of Davidson et al. (2018) as their training code 
 
 PREVIOUS_KAPPA = '3:5,5:5,10:10,20:10'   # kappa_p chosen by the first protocol's cross-validation at each d
 
+KAPPA_LADDER = (1, 2, 5, 10, 30, 100, 300, 1000)   # where the kappa_p search goes when its winner is at an edge
+
 COMPARED = (('prior', 'plain'), ('prior', 'concat'), ('plain', 'gaussian'))   # the pairs whose closeness asks for a third seed
 
 def _kappa_map(s, name:str='kappa_p')->dict:
@@ -164,22 +166,24 @@ def kappa_of(cfg:AttrDict, # `table4`'s checked options
              out, # the results file
              d:int, # the sphere S^d
              clf)->float: # the prior's classifier at S^d (`prior_classifier`)
-    "kappa_p at S^d: the best-scoring candidate where d is cross-validated (`kappa_dims`), else the previous choice (`kappa_p`)"
+    "kappa_p at S^d: the best-scoring candidate where d is scored (`kappa_dims`; the search widened past a winner at its edge), else the previous choice"
     if d not in cfg.kappa_dims:
         res = load(out).get('kappa_p', {}).get(str(d))
         if res is None: record(out, 'kappa_p', str(d), dict(chosen=cfg.kappa_p[d], source='previous choice (not scored here)'))
         return load(out)['kappa_p'][str(d)]['chosen']
     cv = load(out).get('kappa_p', {}).get(str(d), {})
     if 'chosen' not in cv:
-        cand = dict(cv.get('candidates', {}))
-        for kp in cfg.kappas:
-            if f'{kp:g}' in cand: continue
-            learn = _vae_learner(cfg, split, 'prior', d, 0, kp, clf)      # seed 0 under the full protocol: the grid's seed-0 run
-            st = _fit_vae(cfg, learn, cfg.folder / f'prior_S{d}_s0_k{kp:g}.pth')
-            cand[f'{kp:g}'] = st['best']
-            record(out, 'kappa_p', str(d), dict(candidates=dict(cand)))
-        chosen = float(min(cand, key=cand.get))
-        ordered = sorted(float(k) for k in cand)
+        cand, todo = dict(cv.get('candidates', {})), list(cfg.kappas)
+        while todo:
+            for kp in todo:
+                if f'{kp:g}' in cand: continue
+                learn = _vae_learner(cfg, split, 'prior', d, 0, kp, clf)      # seed 0 under the full protocol: the grid's seed-0 run
+                cand[f'{kp:g}'] = _fit_vae(cfg, learn, cfg.folder / f'prior_S{d}_s0_k{kp:g}.pth')['best']
+                record(out, 'kappa_p', str(d), dict(candidates=dict(cand)))
+            chosen, ordered = float(min(cand, key=cand.get)), sorted(float(k) for k in cand)
+            # a winner at the edge of the search was not chosen: widen it by the next value of KAPPA_LADDER beyond that edge
+            below, above = [v for v in KAPPA_LADDER if v < ordered[0]], [v for v in KAPPA_LADDER if v > ordered[-1]]
+            todo = [max(below)] if chosen == ordered[0] and below else [min(above)] if chosen == ordered[-1] and above else []
         record(out, 'kappa_p', str(d), dict(candidates=cand, chosen=chosen, previous=cfg.kappa_p.get(d),
                                              at_edge=chosen in (ordered[0], ordered[-1]), source='scored here',
                                              score='best validation -ELBO (nats) of seed 0 under the full protocol'))
