@@ -179,8 +179,8 @@ _COMMANDS = {   # name -> (module, function, what it does, the data it needs, ro
              "Figure 2: MNIST activations of a 2-D penultimate layer against the head's vMFs. "
              "Data: MNIST (--data, or PENACT_DATA). Time: about 3 minutes on CPU (8 epochs)."),
     'hvae': ('penact.experiments.hvae_mnist', 'table4',
-             "Table 4: HVAE, HVAE-C and HVAE-L on MNIST, trained to convergence. "
-             "Data: MNIST (--data, or PENACT_DATA). Time: many hours on CPU, resumable; --quick: minutes."),
+             "Table 4 on Davidson et al.'s terms: N-VAE, HVAE, HVAE-C and HVAE-L on MNIST with z on S^d (R^d), KL warm-up, look-ahead stopping, scored by log p(x). "
+             "Data: MNIST (--data, or PENACT_DATA). Time: many hours on CPU (--part timing measures one epoch of each model), resumable, splittable by --kinds or --dims; --quick: minutes."),
     'ckd-mnist': ('penact.experiments.ckd_mnist', 'ckd_mnist',
                   "Table 3 and Figure 3 on MNIST: Label, KD and CKD students under domain shift, to convergence. "
                   "Data: MNIST (--data, or PENACT_DATA). Time: hours on CPU, resumable; --quick: minutes."),
