@@ -111,6 +111,8 @@ def synthetic_classifier(path, # the file to write
                          seed:int=0, # seed of the initialisation
                         )->nn.Module:
     "A smoke run's classifier: a randomly initialised WRN whose head's rows are its class-mean activations on (x, y), saved with `save_classifier`"
+    missing = sorted(set(range(10)) - set(torch.as_tensor(y).tolist()))
+    if missing: raise ValueError(f"y must hold every class 0-9 (the head's rows are class means), classes {missing} are missing")
     torch.manual_seed(seed)
     model = cifar_classifier(arch, 10, normalize=True).eval()
     z = features(model, x)
@@ -203,6 +205,8 @@ def ood_cifar10(
     recorded = load(out).get('setup')
     if recorded is not None and recorded != setup:
         raise ValueError(f"{out} holds runs made with other settings ({recorded}); write to another --out")
+    done = load(out).get('classifiers', [])
+    if path.is_file() and any(c['sha256'] == _sha256(path)[:16] for c in done): return load(out)   # scored: nothing to read
     sets = (synthetic_ood_data(n_train, n_test, n_ood, cfg['seed']) if synthetic else
             cifar_ood_data(data, download, n_train, n_test, n_ood, cfg['seed']))
     if synthetic and not path.exists(): synthetic_classifier(path, *sets['train'], seed=cfg['seed'])
@@ -211,8 +215,6 @@ def ood_cifar10(
     if head.out_features != 10: raise ValueError(f"the classifier {path} (--classifier) has {head.out_features} classes, CIFAR-10 has 10")
     if cfg['vim_d'] >= head.in_features: raise ValueError(f"vim_d must be below the classifier's penultimate width {head.in_features}, got {vim_d}")
     sha = _sha256(path)[:16]
-    done = load(out).get('classifiers', [])
-    if any(c['sha256'] == sha for c in done): return load(out)
     if not quiet: print(f"ood-cifar10: {path} ({trained['arch']}), {'synthetic stand-ins' if synthetic else 'CIFAR-10 / CIFAR-100 / SVHN'}", flush=True)
     key = hashlib.sha256(repr((n_train, n_test, n_ood, cfg['seed'], synthetic)).encode()).hexdigest()[:8]
     z, extract_s = _activations(model, sets, runs_dir('ood_cifar10', runs) / f"{sha}_{key}.pt", bs, device, quiet)
