@@ -54,6 +54,7 @@ bench: $(STAMP)
 	python bench/vmf_density.py | tee results/bench/vmf_density.txt
 	python bench/hvae_step.py | tee results/bench/hvae_step.txt
 	python bench/gan_step.py | tee results/bench/gan_step.txt
+	python bench/ood_score.py --threads 1 | tee results/bench/ood_score.txt
 
 # the GPU check (bench/gpu_check.py): CUDA tests, cuda notebook cells, timings as ratios, the GPU commands end to end,
 # tables as $(GPU_CHECK_OUT)/gpu_*.txt. No install step: it runs with .venv/ where there is one, else the machine's python3.

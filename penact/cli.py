@@ -199,6 +199,10 @@ _COMMANDS = {   # name -> (module, function, what it does, the data it needs, ro
     'ood-mnist': ('penact.experiments.ood_mnist', 'ood_mnist',
                   "the prior as an OOD detector and calibrator on MNIST against pytorch-ood's detectors (Animal-MNIST, 8x8 digits, a 6/4 class split, noise). "
                   "Data: MNIST (--data, or PENACT_DATA) and the animal-mnist package (penact[ood]). Time: about an hour on CPU, resumable."),
+    'ood': ('penact.experiments.ood_cifar10', 'ood_cifar10',
+            "the prior of the CIFAR-10 WRN-40-2 (--classifier, from `penact cifar10-classifier`) as an OOD detector and calibrator against pytorch-ood's detectors, CIFAR-100 near and SVHN far. "
+            "Data: CIFAR-10, CIFAR-100 and SVHN, downloaded into the data root unless --no-download (--synthetic: random tensors and a smoke classifier), and penact[ood]. "
+            "Time: minutes on a GPU once the classifier is trained, resumable; --synthetic: seconds on CPU."),
 }
 
 def _command(name:str):

@@ -16,9 +16,10 @@ from .prior import VMFPrior, fit_kappa, last_linear, penultimate
 from .vmf import log_vmf_normalizer
 
 # %% auto #0
-__all__ = ['CALIBRATION_METHODS', 'ood_extra', 'vmf_logits', 'vmf_log_density', 'class_means', 'NotFittedError', 'VMFScore',
-           'fit_temperature', 'fit_kappa_nll', 'prior_log_posterior', 'calibration_metrics', 'reliability',
-           'plot_reliability', 'Calibrator']
+__all__ = ['PRIORS', 'BASELINES', 'OOD_METRICS', 'CALIBRATION_METHODS', 'ood_extra', 'vmf_logits', 'vmf_log_density',
+           'class_means', 'NotFittedError', 'VMFScore', 'make_detectors', 'fit_detectors', 'detector_scores',
+           'ood_metrics', 'fit_temperature', 'fit_kappa_nll', 'prior_log_posterior', 'calibration_metrics',
+           'reliability', 'plot_reliability', 'Calibrator']
 
 # %% ../nbs/05_ood.ipynb #4af76d45
 def ood_extra(module:str, # the module to import, e.g. 'pytorch_ood.api' or 'torchmetrics'
@@ -29,13 +30,13 @@ def ood_extra(module:str, # the module to import, e.g. 'pytorch_ood.api' or 'tor
         raise ImportError(f"{module.split('.')[0]} is needed for this but is not installed: pip install penact[ood] "
                           "(it installs pytorch-ood and torchmetrics)") from e
 
-def _features(z, d:int|None=None, name:str='z')->Tensor:
-    "z as a floating (n, d) tensor with n >= 1, finite, of width d; an error naming `name` otherwise"
+def _features(z, d:int|None=None, name:str='z', finite:bool=True)->Tensor:
+    "z as a floating (n, d) tensor with n >= 1, finite (finite=False: the caller checks its result instead), of width d; an error naming `name` otherwise"
     if not torch.is_tensor(z) or z.dim() != 2: raise ValueError(f"{name} must be a tensor of shape (n, d), got {getattr(z, 'shape', type(z).__name__)!r}")
     if len(z) == 0: raise ValueError(f"{name} is empty (shape {tuple(z.shape)}): it needs at least one row of activations")
     if d is not None and z.shape[1] != d: raise ValueError(f"{name} has width {z.shape[1]}, but the class directions have width d={d}")
     if not z.is_floating_point(): z = z.float()
-    if not bool(torch.isfinite(z).all()): raise ValueError(f"{name} has non-finite entries")
+    if finite and not bool(torch.isfinite(z).all()): raise ValueError(f"{name} has non-finite entries")
     return z.detach()
 
 def _kappa(kappa, n_classes:int, like:Tensor, name:str='kappa')->Tensor:
@@ -81,7 +82,7 @@ def vmf_log_density(z:Tensor, # activations, shape (n, d); only their directions
     check_int(max_elements, 'max_elements')
     loc = _directions(loc)
     C, d = loc.shape
-    z = _features(z, d)
+    z = _features(z, d, finite=False)                          # a non-finite row gives a non-finite score: checked below
     loc = loc.to(z.dtype)
     k = _kappa(kappa, C, loc)
     shared = k.dim() == 0
@@ -95,6 +96,7 @@ def vmf_log_density(z:Tensor, # activations, shape (n, d); only their directions
         zc = zc / torch.linalg.vector_norm(zc, dim=1, keepdim=True).clamp_min(tiny)   # a zero row scores as cosine 0
         logits = zc @ scaled if shared else torch.addmm(bias, zc, scaled)             # one kappa: log C_d(kappa) added once below
         out[i:i + rows] = (torch.logsumexp(logits, 1) if reduce == 'mixture' else logits.amax(1)) + shift
+    if not bool(torch.isfinite(out).all()): raise ValueError("z has non-finite entries")
     return out
 
 # %% ../nbs/05_ood.ipynb #0d49c56d
@@ -230,6 +232,62 @@ def __getattr__(name):
         cls = globals()[name] = _make_detector()
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+# %% ../nbs/05_ood.ipynb #hh0002
+PRIORS = ('prior', 'prior_max', 'prior_per_class', 'prior_radial', 'prior_tau', 'ink')   # the vMF scores
+BASELINES = ('msp', 'maxlogit', 'energy', 'mahalanobis', 'knn', 'vim')                  # pytorch-ood's detectors
+_METRICS = {'AUROC': 'auroc', 'AUPR-IN': 'aupr_in', 'AUPR-OUT': 'aupr_out', 'FPR95TPR': 'fpr95'}
+OOD_METRICS = tuple(_METRICS.values())
+
+def make_detectors(head:nn.Linear, # the classifier's head
+                   tau:float=0.05, # INK's temperature (kappa = 1/tau for 'prior_tau' and 'ink')
+                   vim_d:int=32, # ViM's principal-subspace dimension, < the head's in_features
+                   knn_k:int=50, # KNN's k
+                  )->dict: # name -> pytorch-ood detector, PRIORS then BASELINES
+    "The vMF scores of `VMFDetector` and pytorch-ood's MSP, MaxLogit, Energy, Mahalanobis, KNN and ViM, all as pytorch-ood detectors"
+    if not isinstance(head, nn.Linear): raise ValueError(f"head must be a torch.nn.Linear, got {type(head).__name__}")
+    tau, knn_k = check_number(tau, 'tau'), check_int(knn_k, 'knn_k')
+    if not 1 <= check_int(vim_d, 'vim_d') < head.in_features:
+        raise ValueError(f"vim_d must be an integer in [1, {head.in_features - 1}] (below the activations' width), got {vim_d}")
+    det = ood_extra('pytorch_ood.detector')
+    V = globals().get('VMFDetector') or __getattr__('VMFDetector')
+    w = head.weight.detach()
+    b = torch.zeros(len(w), dtype=w.dtype, device=w.device) if head.bias is None else head.bias.detach()
+    return dict(prior=V(w, 'fit'), prior_max=V(w, 'fit', reduce='max'), prior_per_class=V(w, 'fit', per_class=True),
+                prior_radial=V(w, 'fit', radial=True), prior_tau=V(w, 1 / tau), ink=V.class_means(tau),
+                msp=det.MaxSoftmax(None), maxlogit=det.MaxLogit(None), energy=det.EnergyBased(None),
+                mahalanobis=det.Mahalanobis(None), knn=det.KNN(None, k=knn_k), vim=det.ViM(None, d=vim_d, w=w, b=b))
+
+def fit_detectors(dets:dict, # name -> detector, e.g. from `make_detectors`
+                  z:Tensor, # in-distribution training activations, shape (n, d)
+                  labels:Tensor, # their classes, shape (n,)
+                 )->dict: # dets, fitted
+    "Fit every detector that needs it on training activations z with their labels"
+    for d in dets.values():
+        if hasattr(d, 'fit_features') and getattr(d, 'requires_fit', False): d.fit_features(z, labels)
+    return dets
+
+def detector_scores(dets:dict, # name -> fitted detector
+                    head:nn.Linear, # the classifier's head: logit detectors score head(z)
+                    z:Tensor, # activations, shape (n, d)
+                   )->dict: # name -> outlier scores (higher = more anomalous), float64 on the CPU
+    "Outlier scores of activations z by every detector"
+    with torch.no_grad(): logits = head(z)
+    out = {}
+    for name, d in dets.items():
+        s = d.predict_logits(logits) if hasattr(d, 'predict_logits') else d.predict_features(z)
+        out[name] = torch.as_tensor(s).detach().double().cpu()
+    return out
+
+def ood_metrics(s_in:Tensor, # outlier scores of in-distribution inputs
+                s_out:Tensor, # outlier scores of out-of-distribution inputs
+               )->dict: # auroc, aupr_in, aupr_out, fpr95 (fractions)
+    "pytorch-ood's OODMetrics with the outliers as the positive class"
+    if len(s_in) == 0 or len(s_out) == 0: raise ValueError(f"s_in and s_out need at least one score each, got {len(s_in)} and {len(s_out)}")
+    m = ood_extra('pytorch_ood.metrics').OODMetrics()
+    m.update(torch.cat([s_in, s_out]), torch.cat([torch.zeros(len(s_in), dtype=torch.long), -torch.ones(len(s_out), dtype=torch.long)]))
+    r = m.compute()
+    return {v: float(r[k]) for k, v in _METRICS.items()}
 
 # %% ../nbs/05_ood.ipynb #9dd0b3b0
 def _nll_fit(logits_fn, x0:Tensor, labels:Tensor, max_iter:int=100)->Tensor:

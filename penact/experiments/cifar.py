@@ -23,8 +23,8 @@ from ..learner import Learner
 from ..models.wrn import wrn_16_2, wrn_40_2
 
 # %% auto #0
-__all__ = ['ARCHS', 'step_schedule', 'milestone_fractions', 'cifar_learner', 'fit_cifar', 'synthetic_cifar', 'Normalized',
-           'cifar_classifier', 'save_classifier', 'load_classifier']
+__all__ = ['ARCHS', 'CLASSIFIER', 'SYNTHETIC_CLASSIFIER', 'step_schedule', 'milestone_fractions', 'cifar_learner', 'fit_cifar',
+           'synthetic_cifar', 'Normalized', 'cifar_classifier', 'save_classifier', 'load_classifier']
 
 # %% ../../nbs/09d_experiments.cifar.ipynb #34cd38df
 def step_schedule(lr:float, # initial learning rate
@@ -139,3 +139,7 @@ def load_classifier(path, # a file written by `save_classifier`
     model = cifar_classifier(ck['arch'], ck['n_classes'], ck['normalize'])
     model.load_state_dict(ck['state_dict'])
     return model.eval(), dict(ck['trained'], arch=ck['arch'])
+
+# %% ../../nbs/09d_experiments.cifar.ipynb #cf0002
+CLASSIFIER = 'models/wrn_40_2_cifar10.pth'                       # the CIFAR-10 WRN-40-2 of `penact cifar10-classifier`, by default
+SYNTHETIC_CLASSIFIER = 'models/wrn_40_2_cifar10.synthetic.pth'   # a smoke run's, never the real one

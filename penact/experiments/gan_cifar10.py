@@ -16,8 +16,8 @@ from ..checks import check_int, check_number
 from ..data import PadCropFlip, TensorImages, cifar_dls, tensor_dls
 from ..gan import CGANTrainer, GaussianLatent, PriorLatent, latent_kappa, sngan32
 from ..prior import VMFPrior, last_linear
-from .cifar import (ARCHS, cifar_classifier, cifar_learner, fit_cifar, load_classifier, milestone_fractions,
-                                      save_classifier, synthetic_cifar)
+from .cifar import (ARCHS, CLASSIFIER, SYNTHETIC_CLASSIFIER, cifar_classifier, cifar_learner, fit_cifar,
+                                      load_classifier, milestone_fractions, save_classifier, synthetic_cifar)
 from .distributed import is_main, setup_distributed
 from .gan_scoring import (ClassifierFeatures, InceptionFeatures, evaluate_gan, extract, feature_stats, gan_test,
                                             gan_train)
@@ -26,12 +26,9 @@ from .results import append, load
 from .training import check_out
 
 # %% auto #0
-__all__ = ['CLASSIFIER', 'SYNTHETIC_CLASSIFIER', 'KAPPA_FACTOR', 'cifar10_classifier', 'train_gan_cifar10']
+__all__ = ['KAPPA_FACTOR', 'cifar10_classifier', 'train_gan_cifar10']
 
 # %% ../../nbs/15_exp.gan_cifar10.ipynb #885f2670
-CLASSIFIER = 'models/wrn_40_2_cifar10.pth'                    # the prior's classifier, by default
-SYNTHETIC_CLASSIFIER = 'models/wrn_40_2_cifar10.synthetic.pth'   # a smoke run's, never the real one
-
 def cifar10_classifier(
     classifier:str='', # the file to save it to ('': models/wrn_40_2_cifar10.pth, or models/wrn_40_2_cifar10.synthetic.pth with --synthetic)
     data:str='', # data root holding cifar-10-batches-py/ ('': `penact.data.data_root()`)

@@ -19,14 +19,14 @@ from ..checks import check_int, check_number, int_list
 from ..data import TensorImages, mnist_dls, tensor_dls
 from ..learner import Learner, TorchAdam
 from ..models.convnet import ConvNet
-from ..ood import Calibrator, VMFScore, ood_extra, reliability
+from ..ood import (BASELINES, OOD_METRICS, PRIORS, Calibrator, detector_scores, fit_detectors, make_detectors, ood_metrics,
+                        reliability)
 from ..shifts import shift
 from .results import load, runs_dir, update
 
 # %% auto #0
-__all__ = ['CLOSED_SETS', 'OPEN_SETS', 'SEMANTIC', 'DOMAIN', 'NOISE', 'PRIORS', 'BASELINES', 'SHIFTS', 'animal_mnist',
-           'digits_28', 'noise_images', 'BestAndStop', 'features', 'shifted', 'shift_key', 'make_detectors',
-           'fit_detectors', 'detector_scores', 'ood_metrics', 't975', 'paired_differences', 'mean_sd', 'ood_mnist']
+__all__ = ['CLOSED_SETS', 'OPEN_SETS', 'SEMANTIC', 'DOMAIN', 'NOISE', 'SHIFTS', 'animal_mnist', 'digits_28', 'noise_images',
+           'BestAndStop', 'features', 'shifted', 'shift_key', 't975', 'paired_differences', 'mean_sd', 'ood_mnist']
 
 # %% ../../nbs/16_exp.ood_mnist.ipynb #565013b9
 def animal_mnist()->Tensor: # uint8 images, shape (10000, 1, 28, 28)
@@ -102,53 +102,11 @@ def shifted(x:Tensor, # uint8 or float images (n, c, h, w)
 CLOSED_SETS = ('animal', 'digits8x8', 'gaussian', 'uniform')   # OOD sets of the 10-class classifiers
 OPEN_SETS = ('mnist_6_9',)                                    # OOD set of the classifiers of digits 0-5
 SEMANTIC, DOMAIN, NOISE = ('animal', 'mnist_6_9'), ('digits8x8',), ('gaussian', 'uniform')
-PRIORS = ('prior', 'prior_max', 'prior_per_class', 'prior_radial', 'prior_tau', 'ink')
-BASELINES = ('msp', 'maxlogit', 'energy', 'mahalanobis', 'knn', 'vim')
 SHIFTS = (('none', 0.), ('photometric', 0.4), ('photometric', 1.), ('downsample', 0.5), ('downsample', 0.25))
-_METRICS = {'AUROC': 'auroc', 'AUPR-IN': 'aupr_in', 'AUPR-OUT': 'aupr_out', 'FPR95TPR': 'fpr95'}
 
 def shift_key(kind:str, level:float)->str:
     "The name of a shift in the results file: 'none', 'photometric_0.4', 'downsample_0.25'"
     return 'none' if kind == 'none' else f"{kind}_{level:g}"
-
-def make_detectors(head:torch.nn.Linear, # the classifier's head
-                   tau:float=0.05, # INK's temperature (kappa = 1/tau for 'prior_tau' and 'ink')
-                   vim_d:int=32, # ViM's principal-subspace dimension
-                   knn_k:int=50, # KNN's k
-                  )->dict: # name -> pytorch-ood detector
-    "The vMF scores of penact.ood and pytorch-ood's MSP, MaxLogit, Energy, Mahalanobis, KNN and ViM, all as pytorch-ood detectors"
-    from penact import ood
-    det = ood_extra('pytorch_ood.detector')
-    w, b = head.weight.detach(), head.bias.detach()
-    V = ood.VMFDetector
-    return dict(prior=V(w, 'fit'), prior_max=V(w, 'fit', reduce='max'), prior_per_class=V(w, 'fit', per_class=True),
-                prior_radial=V(w, 'fit', radial=True), prior_tau=V(w, 1 / tau), ink=V.class_means(tau),
-                msp=det.MaxSoftmax(None), maxlogit=det.MaxLogit(None), energy=det.EnergyBased(None),
-                mahalanobis=det.Mahalanobis(None), knn=det.KNN(None, k=knn_k), vim=det.ViM(None, d=vim_d, w=w, b=b))
-
-def fit_detectors(dets:dict, z:Tensor, labels:Tensor)->dict:
-    "Fit every detector that needs it on training activations z with their labels; returns dets"
-    for d in dets.values():
-        if hasattr(d, 'fit_features') and getattr(d, 'requires_fit', False): d.fit_features(z, labels)
-    return dets
-
-def detector_scores(dets:dict, head:torch.nn.Linear, z:Tensor)->dict:
-    "Outlier scores (higher = more anomalous) of activations z by every detector, as float64 CPU tensors"
-    with torch.no_grad(): logits = head(z)
-    out = {}
-    for name, d in dets.items():
-        s = d.predict_logits(logits) if hasattr(d, 'predict_logits') else d.predict_features(z)
-        out[name] = torch.as_tensor(s).detach().double().cpu()
-    return out
-
-def ood_metrics(s_in:Tensor, # outlier scores of in-distribution inputs
-                s_out:Tensor, # outlier scores of out-of-distribution inputs
-               )->dict: # auroc, aupr_in, aupr_out, fpr95
-    "pytorch-ood's OODMetrics with OOD as the positive class"
-    m = ood_extra('pytorch_ood.metrics').OODMetrics()
-    m.update(torch.cat([s_in, s_out]), torch.cat([torch.zeros(len(s_in), dtype=torch.long), -torch.ones(len(s_out), dtype=torch.long)]))
-    r = m.compute()
-    return {v: float(r[k]) for k, v in _METRICS.items()}
 
 # %% ../../nbs/16_exp.ood_mnist.ipynb #f5d48aea
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -167,7 +125,7 @@ def paired_differences(res:dict, # a results file's contents
                        baselines=BASELINES, # it is compared with the best of these, per set (by the mean over seeds)
                       )->dict: # set -> {best, mean, sd, lo, hi, n}: detector - best baseline over the seeds both have, 95% t interval
     "Paired differences, seed by seed, between a detector and the best baseline on every OOD set"
-    if metric not in _METRICS.values(): raise ValueError(f"metric must be one of {tuple(_METRICS.values())}, got {metric!r}")
+    if metric not in OOD_METRICS: raise ValueError(f"metric must be one of {OOD_METRICS}, got {metric!r}")
     sign = -1 if metric == 'fpr95' else 1
     out = {}
     for s, per in res.get('ood', {}).items():
