@@ -403,7 +403,7 @@ class Check:
         log, d = self.out / 'gpu_cli-ckd.txt', self.tmp / 'ckd'
         log.write_text('')
         t0 = time.perf_counter()
-        rc, _ = self._penact(['ckd', '--synthetic', '--runs', 'one', '--method', 'CKD', '--epochs', '1',
+        rc, _ = self._penact(['ckd', '--synthetic', '--part', 'one', '--method', 'CKD', '--epochs', '1',
                               '--teacher', str(d / 'teacher.pth'), '--out', str(d / 'ckd.json'), *self.cfg['cli_ckd']], limit, log)
         if rc != 0: return ('timeout' if rc is None else 'failed'), dict(error=f"penact ckd {'timed out' if rc is None else f'exit {rc}'} (gpu_cli-ckd.txt)")
         runs = json.loads((d / 'ckd.json').read_text())['runs']
@@ -415,13 +415,13 @@ class Check:
         log, d = self.out / 'gpu_cli-gan.txt', self.tmp / 'gan'
         log.write_text('')
         t0 = time.perf_counter()
-        rc, _ = self._penact(['cifar10-classifier', '--synthetic', '--epochs', '1', '--out', str(d / 'clf.pth'),
+        rc, _ = self._penact(['cifar10-classifier', '--synthetic', '--epochs', '1', '--classifier', str(d / 'clf.pth'),
                               *self.cfg['cli_clf']], limit, log)
         if rc != 0: return ('timeout' if rc is None else 'failed'), dict(error=f"penact cifar10-classifier {'timed out' if rc is None else f'exit {rc}'}")
-        rc, _ = self._penact(['gan', str(d / 'run'), '--classifier', str(d / 'clf.pth'), '--features', 'classifier', '--synthetic',
+        rc, _ = self._penact(['gan', '--out', str(d / 'gan.json'), '--runs', str(d / 'run'), '--classifier', str(d / 'clf.pth'), '--features', 'classifier', '--synthetic',
                               '--save_every', '0', *self.cfg['cli_gan']], max(1., limit - (time.perf_counter() - t0)), log)
         if rc != 0: return ('timeout' if rc is None else 'failed'), dict(error=f"penact gan {'timed out' if rc is None else f'exit {rc}'} (gpu_cli-gan.txt)")
-        metrics = json.loads((d / 'run' / 'metrics.json').read_text())
+        metrics = json.loads((d / 'gan.json').read_text())['runs'][-1]
         with open(log, 'a') as f: f.write(json.dumps(metrics, indent=1) + '\n')
         return 'ok', dict(metrics=metrics, note=f"classifier, GAN, IS/FID/GAN-test/GAN-train, {time.perf_counter() - t0:.0f} s")
 
