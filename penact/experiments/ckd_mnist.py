@@ -16,7 +16,7 @@ from ..checks import check_int, check_number, float_list, int_list
 from ..checkpoint import atomic_save, load_state, plain
 from ..ckd import distill_cbs, tune_kappa, vmf_stats
 from ..models.convnet import ConvNet
-from ..prior import penultimate
+from ..prior import last_linear, penultimate
 from .mnist import (classifier_dls, classifier_learner, converged, fit_classifier, mnist_held_out,
                                       test_accuracy)
 from .results import check_network, load, runs_dir, update
@@ -24,7 +24,7 @@ from .training import check_out
 
 # %% auto #0
 __all__ = ['SHIFTS', 'STRONGEST', 'student_dls', 'PARTS', 'table3_grid', 'recorded', 'fit_curve', 'class_order', 'same_cycle',
-           'adjacency', 'table3', 'figure3', 'control', 'ckd_mnist']
+           'adjacency', 'table3', 'row_order', 'figure3_teachers', 'figure3', 'control', 'ckd_mnist']
 
 # %% ../../nbs/11_exp.ckd_mnist.ipynb #1ab21d3b
 SHIFTS = [('none', 0.)] + [('photometric', d) for d in (0.2, 0.4, 0.6, 0.8, 1.0)] + [('downsample', r) for r in (0.75, 0.5, 0.25)]
@@ -66,10 +66,10 @@ def adjacency(a:list, b:list)->float:
     return len(pairs(a) & pairs(b)) / len(a)
 
 # %% ../../nbs/11_exp.ckd_mnist.ipynb #e6a3cc53
-def _teacher(cfg:AttrDict, split:dict, feat_dim:int)->tuple:
-    "The teacher with penultimate width `feat_dim`, trained on clean data (or loaded from the runs folder); the model and its record"
-    path = cfg.folder / f'teacher_d{feat_dim}.pth'
-    set_seed(0, reproducible=True)
+def _teacher(cfg:AttrDict, split:dict, feat_dim:int, seed:int=0)->tuple:
+    "The teacher with penultimate width `feat_dim` and initialisation seed `seed`, trained on clean data (or loaded from the runs folder); the model and its record"
+    path = cfg.folder / (f'teacher_d{feat_dim}.pth' if seed == 0 else f'teacher_d{feat_dim}_s{seed}.pth')
+    set_seed(seed, reproducible=True)
     model = ConvNet(width=cfg.width, feat_dim=feat_dim)
     if path.exists():
         ck = load_state(path)
@@ -135,32 +135,55 @@ def table3(cfg:AttrDict, split:dict, out)->None:
         rec = dict(method=m, shift=kind, level=lev, seed=seed, kappa=kappa if 'CKD' in m else None, teacher=t_id, **rec)
         update(out, lambda r: r.setdefault('runs', []).append(rec))
 
+def row_order(model)->list:
+    "Classes sorted by the angle of their row of the last layer's weight (a 2-D head): the cyclic order of the prior's mean directions"
+    w = last_linear(model).weight.detach().float().cpu()
+    if w.shape[1] != 2: raise ValueError(f"row_order needs a 2-D head, got width {w.shape[1]}")
+    return torch.atan2(w[:, 1], w[:, 0]).argsort().tolist()
+
+def figure3_teachers(f3:dict)->dict:
+    "`figure3` keyed by teacher seed; a file of the single-teacher layout (teacher, runs, ... at the top) reads as teacher '0'"
+    return {'0': f3} if 'teacher' in f3 else f3
+
 def figure3(cfg:AttrDict, split:dict, out)->None:
-    "Figure 3: a 2-D teacher and Label, KD, CKD students on clean data; their cyclic orders and the first seed's activations"
-    teacher, info = _teacher(cfg, split, 2)
+    """Figure 3: 2-D teachers (one per seed of `fig_teachers`) and Label, KD, CKD students of each on clean data, their
+    cyclic orders against the teacher's activations and its weight rows; the first teacher's and its first student's activations"""
     x, y = split['test']
     n_fig = min(600, len(x))
-    check_network(load(out).get('figure3', {}).get('teacher'), info, 'the 2-D teacher', out)
-    order = class_order(teacher, x, y)
     points = lambda model: penultimate(model, [(x[:n_fig].float() / 255, y[:n_fig])])[0].round(decimals=3).tolist()
-    if 'teacher' not in load(out).get('figure3', {}):
-        pts = points(teacher)
-        update(out, lambda r: r.setdefault('figure3', {}).update(teacher=dict(info, order=order), seeds=cfg.fig_seeds,
-                                                                  labels=y[:n_fig].tolist(), points={'teacher': pts}))
-    done = recorded(load(out)['figure3'].get('runs', []), ('method', 'seed'), epochs=cfg.fig_epochs)
-    for seed in cfg.fig_seeds:
-        for m in ('Label', 'KD', 'CKD'):
-            if (m, seed) in done: continue
-            rec, model = _student(cfg, split, teacher, m, 'none', 0., seed, info['kappa'], info['radius'], cfg.fig_epochs, 'figure3')
-            o = class_order(model, x, y)
-            rec = dict(method=m, seed=seed, order=o, same=same_cycle(order, o), same_up_to_reflection=same_cycle(order, o, True),
-                       adjacency=adjacency(order, o), kappa=info['kappa'] if m == 'CKD' else None, **rec)
-            pts = points(model) if seed == cfg.fig_seeds[0] else None
-            def add(r):
-                f = r['figure3']
-                f.setdefault('runs', []).append(rec)
-                if pts is not None: f['points'][m] = pts
-            update(out, add)
+    update(out, lambda r: r.__setitem__('figure3', figure3_teachers(r.get('figure3', {}))))
+    for t in cfg.fig_teachers:
+        first, key = t == cfg.fig_teachers[0], str(t)
+        seeds = cfg.fig_seeds if first else cfg.fig_other_seeds
+        f = load(out)['figure3'].get(key, {})
+        done = recorded(f.get('runs', []), ('method', 'seed'), epochs=cfg.fig_epochs)
+        if 'row_order' in f.get('teacher', {}) and all((m, s) in done for s in seeds for m in ('Label', 'KD', 'CKD')): continue
+        teacher, info = _teacher(cfg, split, 2, t)
+        check_network(f.get('teacher'), info, f'the 2-D teacher of seed {t}', out)
+        order, rows = class_order(teacher, x, y), row_order(teacher)
+        def add_teacher(r):
+            g = r['figure3'].setdefault(key, {})
+            g['teacher'] = dict(g.get('teacher', info), order=order, row_order=rows, seed=t)
+            g['seeds'] = seeds
+            for r_ in g.get('runs', []):                # students recorded before the rows' order was
+                r_.setdefault('same_as_rows', same_cycle(rows, r_['order'], True)); r_.setdefault('adjacency_to_rows', adjacency(rows, r_['order']))
+            if first and 'points' not in g: g.update(labels=y[:n_fig].tolist(), points={'teacher': points(teacher)})
+        update(out, add_teacher)
+        for seed in seeds:
+            for m in ('Label', 'KD', 'CKD'):
+                if (m, seed) in done: continue
+                rec, model = _student(cfg, split, teacher, m, 'none', 0., seed, info['kappa'], info['radius'], cfg.fig_epochs,
+                                      'figure3' if t == 0 else f'figure3_t{t}')
+                o = class_order(model, x, y)
+                rec = dict(method=m, seed=seed, order=o, same=same_cycle(order, o), same_up_to_reflection=same_cycle(order, o, True),
+                           adjacency=adjacency(order, o), same_as_rows=same_cycle(rows, o, True), adjacency_to_rows=adjacency(rows, o),
+                           kappa=info['kappa'] if m == 'CKD' else None, **rec)
+                pts = points(model) if first and seed == seeds[0] else None
+                def add(r):
+                    g = r['figure3'][key]
+                    g.setdefault('runs', []).append(rec)
+                    if pts is not None: g['points'][m] = pts
+                update(out, add)
 
 def control(cfg:AttrDict, split:dict, out)->None:
     "The budget check: the first seed's Label and CKD students at no shift and the two strongest shifts, trained `control_epochs`"
@@ -185,7 +208,9 @@ def ckd_mnist(
     runs:str=None, # checkpoint folder (default: $PENACT_RUNS, else ~/.cache/penact/runs)
     part:str='all', # 'table3' (the shift grid), 'figure3' (the 2-D picture), 'control' (the budget check) or 'all'
     seeds:str='0,1,2', # seeds of the Table 3 runs
-    fig_seeds:str='0,1,2,3,4', # seeds of the Figure 3 students
+    fig_teachers:str='0,1,2', # seeds of the 2-D teachers of Figure 3 (the first is the one drawn)
+    fig_seeds:str='0,1,2,3,4', # seeds of the Figure 3 students of the first teacher
+    fig_other_seeds:str='0,1', # seeds of the Figure 3 students of every other teacher
     kappas:str='5,10,20,50,100,200', # the candidates for kappa (CKD students at no shift, scored by held-out accuracy)
     cv_seeds:str='100,101', # seeds of the kappa selection (not those of the grid)
     width:int=32, # the teacher's width (the students have half), even
@@ -206,7 +231,8 @@ def ckd_mnist(
 )->dict:
     "The paper's Table 3 (students trained on shifted MNIST, distilled from a clean teacher) and Figure 3 (2-D cyclic order)"
     if part not in ('all', *PARTS): raise ValueError(f"part must be 'all', 'table3', 'figure3' or 'control', got {part!r}")
-    cfg = AttrDict(seeds=int_list(seeds, 'seeds'), fig_seeds=int_list(fig_seeds, 'fig_seeds'), cv_seeds=int_list(cv_seeds, 'cv_seeds'),
+    cfg = AttrDict(seeds=int_list(seeds, 'seeds'), fig_seeds=int_list(fig_seeds, 'fig_seeds'), fig_teachers=int_list(fig_teachers, 'fig_teachers'),
+                   fig_other_seeds=int_list(fig_other_seeds, 'fig_other_seeds'), cv_seeds=int_list(cv_seeds, 'cv_seeds'),
                    kappas=float_list(kappas, 'kappas'), lr=check_number(lr, 'lr'), device=device,
                    distill=dict(tau=check_number(tau, 'tau'), alpha=check_number(alpha, 'alpha', strict=False),
                                 beta=check_number(beta, 'beta', strict=False), gamma=check_number(gamma, 'gamma', strict=False)))
@@ -217,7 +243,8 @@ def ckd_mnist(
     if width % 2: raise ValueError(f"width must be even (the students have half), got {width}")
     out = check_out(out)
     if quick:
-        cfg.update(seeds=cfg.seeds[:1], fig_seeds=cfg.fig_seeds[:2], cv_seeds=cfg.cv_seeds[:1], kappas=cfg.kappas[:2],
+        cfg.update(seeds=cfg.seeds[:1], fig_seeds=cfg.fig_seeds[:2], fig_teachers=cfg.fig_teachers[:2], fig_other_seeds=cfg.fig_other_seeds[:1],
+                   cv_seeds=cfg.cv_seeds[:1], kappas=cfg.kappas[:2],
                    epochs=1, fig_epochs=1, teacher_epochs=2, control_epochs=2)
     if threads: torch.set_num_threads(threads)
     split = mnist_held_out(data, n_valid=500 if quick else 5_000, n_train=2000 if quick else None, n_test=500 if quick else None)
@@ -227,6 +254,7 @@ def ckd_mnist(
         student=f'ConvNet(width={cfg.width // 2})', epochs=cfg.epochs, fig_epochs=cfg.fig_epochs, control_epochs=cfg.control_epochs,
         teacher_epochs=cfg.teacher_epochs, lr=cfg.lr, bs=cfg.bs, optimizer='Adam (torch), no weight decay, one-cycle schedule',
         kappa_candidates=cfg.kappas, cv_seeds=cfg.cv_seeds, seeds=cfg.seeds, fig_seeds=cfg.fig_seeds,
+        fig_teachers=cfg.fig_teachers, fig_other_seeds=cfg.fig_other_seeds,
         radius="the teacher's mean activation norm on its clean training data", **cfg.distill)))
     for name, run_part in PARTS.items():
         if part in ('all', name): run_part(cfg, split, out)
