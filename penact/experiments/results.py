@@ -35,6 +35,14 @@ def _open_lock(lock:Path)->int:
             raise RuntimeError(f"the lock file {lock} is a symbolic link: refusing to write through it (remove it)") from None
         raise
 
+def _non_finite(obj, where:str='')->tuple|None:
+    "(where, value) of the first NaN or infinity in `obj` (dicts, lists, numbers), where as `a.b[2]`; None when all are finite"
+    if isinstance(obj, float): return None if math.isfinite(obj) else (where or 'the value', obj)
+    if isinstance(obj, dict): items = ((f'{where}.{k}' if where else str(k), v) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple)): items = ((f'{where}[{i}]', v) for i, v in enumerate(obj))
+    else: return None
+    return next((w for w in (_non_finite(v, k) for k, v in items) if w is not None), None)
+
 def update(path, fn)->dict:
     "Read-modify-write the results file under an exclusive lock beside it, atomically: `fn(results)` changes the dict in place"
     path = Path(path).absolute()
@@ -47,10 +55,14 @@ def update(path, fn)->dict:
             fcntl.flock(fd, fcntl.LOCK_EX)
             res = load(path)
             fn(res)
+            bad = _non_finite(res)
+            if bad is not None:         # JSON has no NaN: a non-finite number is a failed run, never a result
+                raise ValueError(f"{bad[0]} is {bad[1]}, not a finite number: "
+                                 f"nothing was written to the results file {path} (a results file holds finite numbers only)")
             tfd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name[:64]}.', suffix='.tmp')
             try:
                 with os.fdopen(tfd, 'w') as f:
-                    f.write(json.dumps(res, indent=1, sort_keys=True))
+                    f.write(json.dumps(res, indent=1, sort_keys=True, allow_nan=False))
                     f.flush(); os.fsync(f.fileno())
                 os.replace(tmp, path)
             except BaseException:
