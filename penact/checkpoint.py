@@ -96,7 +96,9 @@ class LoaderCursor:
         dl.randomize()
         dl.before_iter()
         dl._DataLoader__idxs = dl.get_idxs()
-        for i, b in enumerate(_loaders[dl.fake_l.num_workers == 0](dl.fake_l)):
+        with torch.random.fork_rng(devices=[], enabled=skip > 0):     # torch's DataLoader draws a base seed when iterated:
+            batches = iter(_loaders[dl.fake_l.num_workers == 0](dl.fake_l))   # a resumed epoch's was drawn before the checkpoint
+        for i, b in enumerate(batches):
             if i < skip: continue
             if dl.pin_memory and type(b) == list: b = tuple(b)
             if dl.device is not None: b = to_device(b, dl.device)

@@ -12,8 +12,7 @@ from torch import Tensor, nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 from fastprogress.fastprogress import progress_bar
-from fastai.data.load import _loaders
-from fastai.torch_core import num_distrib, to_device
+from fastai.torch_core import num_distrib
 
 from .checks import check_int, check_labels
 from .checkpoint import LoaderCursor, atomic_save, load_state, loader_state, prime, rng_state, set_rng_state
@@ -213,25 +212,6 @@ def hinge_g_loss(fake:Tensor)->Tensor: # discriminator outputs on generated imag
     return -fake.mean()
 
 # %% ../nbs/04_gan.ipynb #6c7f5c3a
-class _Cursor(LoaderCursor):
-    "A `LoaderCursor` whose resumed epoch leaves torch's random state alone: the interrupted run drew that epoch's loader seed before its checkpoint"
-    def _epoch(self):
-        dl, skip = self.dl, self.state['batches']
-        dl.rng.setstate(self.state['rng'])
-        dl.randomize()
-        dl.before_iter()
-        dl._DataLoader__idxs = dl.get_idxs()
-        with torch.random.fork_rng(devices=[], enabled=skip > 0):     # torch's DataLoader draws a base seed when iterated
-            batches = iter(_loaders[dl.fake_l.num_workers == 0](dl.fake_l))
-        for i, b in enumerate(batches):
-            if i < skip: continue
-            if dl.pin_memory and type(b) == list: b = tuple(b)
-            if dl.device is not None: b = to_device(b, dl.device)
-            self.state['batches'] = i + 1
-            yield dl.after_batch(b)
-        dl.after_iter()
-        self.state = loader_state(dl)
-
 class CGANTrainer:
     "Trains a conditional generator and discriminator with the hinge loss, drawing latents from `latent`"
     def __init__(self,
@@ -316,7 +296,7 @@ class CGANTrainer:
         save_every = check_int(save_every or 0, 'save_every', 0)
         prime(dl)                                          # fastai's lazy first pass draws random numbers: before any restore
         if self.path is not None and self.path.exists(): self.load(self.path)
-        self.cursor = _Cursor(dl, self.loader_state)
+        self.cursor = LoaderCursor(dl, self.loader_state)
         it = iter(self.cursor)
         pb = progress_bar(range(self.step, n_steps))
         for _ in pb:
