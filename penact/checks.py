@@ -70,12 +70,13 @@ def int_list(s, # a comma-separated string or a list of integers
 def float_list(s, # a comma-separated string or a list of numbers
                name:str, # the parameter's name, for the message
                low:float=0., # every value must be above it
+               inclusive:bool=False, # also allow `low` itself
               )->list:
-    "A non-empty comma-separated list of finite numbers > low (or a list of them), with an error that names the parameter"
+    "A non-empty comma-separated list of finite numbers > low (>= low when `inclusive`), or a list of them, with an error that names the parameter"
     try: vals = [_to_float(v) for v in _items(s)]
     except (TypeError, ValueError): vals = None
-    if not vals or any(not (v > low and math.isfinite(v)) for v in vals):
-        raise ValueError(f"{name} must be a comma-separated list of finite numbers > {low:g}, got {s!r}")
+    if not vals or any(not ((v >= low if inclusive else v > low) and math.isfinite(v)) for v in vals):
+        raise ValueError(f"{name} must be a comma-separated list of finite numbers {'>=' if inclusive else '>'} {low:g}, got {s!r}")
     return vals
 
 # %% ../nbs/00a_checks.ipynb #99f20fac

@@ -168,20 +168,12 @@ def sample_grid(gen, # the generator
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     plt.imsave(path, grid.numpy(), cmap='gray', vmin=0, vmax=1)
 
-def _factors(s):
-    "The kappa candidates as multiples of the fit: finite numbers >= 0 (0: the uniform control)"
-    try: vals = float_list(s, 'kappa_factors', low=-math.inf)
-    except ValueError: vals = None
-    if not vals or any(v < 0 for v in vals):
-        raise ValueError(f"kappa_factors must be a comma-separated list of finite numbers >= 0, got {s!r}")
-    return vals
-
 def _settings(out, data, runs, part, seeds, kappa_factors, select_seed, dim, steps, eval_every, n_critic, bs, lr, ch, n_eval, n_gan_train,
               clf_epochs, threads, device, quick):
     "Every argument checked before any work; `quick` shrinks the protocol to a smoke run"
     if part not in ('all', 'classifiers', 'select', 'grid'): raise ValueError(f"part must be 'all', 'classifiers', 'select' or 'grid', got {part!r}")
     c = SimpleNamespace(out=check_out(out), data=data, runs=runs, part=part, seeds=int_list(seeds, 'seeds'),
-                        factors=_factors(kappa_factors), select_seed=check_int(select_seed, 'select_seed', 0),
+                        factors=float_list(kappa_factors, 'kappa_factors', inclusive=True), select_seed=check_int(select_seed, 'select_seed', 0),
                         lr=check_number(lr, 'lr'), threads=check_int(threads, 'threads', 0), device=device, quick=quick)
     for name, v in (('dim', dim), ('steps', steps), ('eval_every', eval_every), ('n_critic', n_critic), ('bs', bs), ('ch', ch),
                     ('n_eval', n_eval), ('n_gan_train', n_gan_train), ('clf_epochs', clf_epochs)): setattr(c, name, check_int(v, name, 1))
