@@ -253,7 +253,7 @@ def _select_kappa(c, split, prior, judge):
     best = min(order, key=lambda k: cands[k]['fid'])
     chosen, i = float(best), order.index(best)
     previous = sel.get('previous')
-    if 'chosen' in sel and set(sel.get('searched', cands)) != set(keys):
+    if 'chosen' in sel and set(sel.get('searched', sel.get('candidates', {}))) != set(keys):   # a file of the first layout has no `searched`
         previous = dict(chosen=sel['chosen'], searched=sorted(sel.get('searched', sel['candidates']), key=float))
     update(c.out, lambda r: r.__setitem__('kappa_selection', dict(
         candidates=cands, curves=curves, chosen=chosen, fitted=kappa_hat, searched=order,
