@@ -25,6 +25,7 @@ from .models.convnet import ConvNet
 from .prior import VMFPrior, penultimate, activation_summary
 from .shifts import shift
 from .ckd import distill_cbs
+from .experiments.results import save
 
 # %% auto #0
 __all__ = ['demo', 'format_table', 'main', 'cli']
@@ -152,7 +153,7 @@ def _demo(out, loaders, data, n_train, seed, n_seeds, tfm, shift_kind, level, te
                    class_targets=P.tolist(), students=dict(accuracy=table, sd=sd, runs=runs, seeds=list(range(seed, seed + n_seeds)),
                                                            seconds=seconds, epochs=student_epochs),
                    seconds=time.perf_counter() - t0)
-    (out / 'results.json').write_text(json.dumps(results, indent=1))
+    save(out / 'results.json', results)                                    # finite numbers only, written atomically
     if not quiet: print(format_table(results))
     return results
 

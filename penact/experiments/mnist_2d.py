@@ -24,6 +24,7 @@ from ..data import mnist_dls
 from ..models.convnet import ConvNet
 from ..prior import activation_summary, last_linear, normalized_accuracy, penultimate
 from .training import check_out
+from .results import save
 
 # %% auto #0
 __all__ = ['RecordActivations', 'fig2']
@@ -96,7 +97,6 @@ def fig2(
     history = [dict(epoch=i + 1, train_loss=float(v[0]), valid_loss=float(v[1]), accuracy=float(v[2])) for i, v in enumerate(learn.recorder.values)]
     results = dict(config=cfg, train_wall_s=train_wall, train_cpu_s=train_cpu, torch_threads=torch.get_num_threads(),
                    test=test, history=history, epochs={str(ep): _summary(r) for ep, r in rec.records.items()})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results))
+    save(out, results, indent=None)                                        # finite numbers only, written atomically
     if not quiet: print(f"training: {train_wall:.0f} s wall, {train_cpu:.0f} s CPU; test: {test}; written to {out}")
     return results

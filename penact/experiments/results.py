@@ -8,7 +8,7 @@ import errno, fcntl, hashlib, json, math, os, tempfile, threading
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['load', 'update', 'record', 'append', 'runs_dir', 'check_network']
+__all__ = ['load', 'update', 'record', 'append', 'save', 'runs_dir', 'check_network']
 
 # %% ../../nbs/09_experiments.results.ipynb #fd6571a5
 def load(path)->dict:
@@ -43,6 +43,22 @@ def _non_finite(obj, where:str='')->tuple|None:
     else: return None
     return next((w for w in (_non_finite(v, k) for k, v in items) if w is not None), None)
 
+def _write(path:Path, res:dict, indent:int|None, sort_keys:bool)->None:
+    "Write `res` as JSON to a temporary file beside `path` that then replaces it; refused, the file untouched, when a number is not finite"
+    bad = _non_finite(res)
+    if bad is not None:                 # JSON has no NaN: a non-finite number is a failed run, never a result
+        raise ValueError(f"{bad[0]} is {bad[1]}, not a finite number: "
+                         f"nothing was written to the results file {path} (a results file holds finite numbers only)")
+    tfd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name[:64]}.', suffix='.tmp')
+    try:
+        with os.fdopen(tfd, 'w') as f:
+            f.write(json.dumps(res, indent=indent, sort_keys=sort_keys, allow_nan=False))
+            f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
 def update(path, fn)->dict:
     "Read-modify-write the results file under an exclusive lock beside it, atomically: `fn(results)` changes the dict in place"
     path = Path(path).absolute()
@@ -55,19 +71,7 @@ def update(path, fn)->dict:
             fcntl.flock(fd, fcntl.LOCK_EX)
             res = load(path)
             fn(res)
-            bad = _non_finite(res)
-            if bad is not None:         # JSON has no NaN: a non-finite number is a failed run, never a result
-                raise ValueError(f"{bad[0]} is {bad[1]}, not a finite number: "
-                                 f"nothing was written to the results file {path} (a results file holds finite numbers only)")
-            tfd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name[:64]}.', suffix='.tmp')
-            try:
-                with os.fdopen(tfd, 'w') as f:
-                    f.write(json.dumps(res, indent=1, sort_keys=True, allow_nan=False))
-                    f.flush(); os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            _write(path, res, indent=1, sort_keys=True)
         finally: os.close(fd)
     return res
 
@@ -80,6 +84,17 @@ def record(path, section:str, key:str, value)->dict:
 def append(path, section:str, value)->dict:
     "Append `value` (one finished run) to the list results[section]"
     return update(path, lambda r: r.setdefault(section, []).append(value))
+
+def save(path, # the results file (its folder is created)
+         res:dict, # the whole content, replacing what the file held
+         indent:int|None=1, # JSON indentation (None: one line)
+        )->Path:
+    "Write a results file in one piece (a single writer: no lock), atomically and with finite numbers only; keys in their order"
+    path = Path(path).absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write(path, res, indent=indent, sort_keys=False)
+    return path
+
 
 # %% ../../nbs/09_experiments.results.ipynb #9f0027cf
 def runs_dir(name:str, root=None)->Path:
