@@ -66,7 +66,7 @@ def cifar10_classifier(
 # %% ../../nbs/15_exp.gan_cifar10.ipynb #4d61f9f4
 KAPPA_FACTOR = 0.125   # kappa over its maximum-likelihood fit, as chosen by held-out FID in the MNIST study (nbs/14)
 
-def _settings(out, runs, latent, classifier, unpickle_classifier, kappa, kappa_factor, normalize, n_steps, n_critic, bs, lr, g_ch, d_ch,
+def _settings(out, runs, latent, classifier, kappa, kappa_factor, n_steps, n_critic, bs, lr, g_ch, d_ch,
               n_eval, n_real, features, inception_weights, data, download, synthetic, seed, device, save_every, gan_train_epochs, n_gan_train):
     "Every argument checked, before any work"
     if latent not in ('vmf', 'gaussian'): raise ValueError(f"latent must be 'vmf' or 'gaussian', got {latent!r}")
@@ -74,9 +74,9 @@ def _settings(out, runs, latent, classifier, unpickle_classifier, kappa, kappa_f
     if (latent == 'vmf' or features == 'classifier') and not classifier:
         raise ValueError("classifier (--classifier), a CIFAR-10 classifier's file, is needed for latent='vmf' and features='classifier'")
     return SimpleNamespace(
-        out=check_out(out), runs=runs, latent=latent, classifier=classifier, unpickle_classifier=unpickle_classifier,
+        out=check_out(out), runs=runs, latent=latent, classifier=classifier,
         kappa=None if kappa is None else check_number(kappa, 'kappa'), kappa_factor=check_number(kappa_factor, 'kappa_factor'),
-        normalize=normalize, n_steps=check_int(n_steps, 'n_steps'), n_critic=check_int(n_critic, 'n_critic'), bs=check_int(bs, 'bs'),
+        n_steps=check_int(n_steps, 'n_steps'), n_critic=check_int(n_critic, 'n_critic'), bs=check_int(bs, 'bs'),
         lr=check_number(lr, 'lr'), g_ch=check_int(g_ch, 'g_ch'), d_ch=check_int(d_ch, 'd_ch'),
         n_eval=check_int(n_eval, 'n_eval', 10), n_real=check_int(n_real, 'n_real', 2),     # IS takes 10 splits; FID a covariance
         features=features, inception_weights=inception_weights, data=data, download=download, synthetic=synthetic,
@@ -85,16 +85,12 @@ def _settings(out, runs, latent, classifier, unpickle_classifier, kappa, kappa_f
         n_gan_train=check_int(n_gan_train, 'n_gan_train', 10))
 
 def _classifier(cfg):
-    "The prior's classifier (in eval mode, on the device) and the transform its inputs need, or (None, None)"
-    if not cfg.classifier: return None, None
-    if cfg.unpickle_classifier:                    # a whole pickled module: unpickling runs code from the file
-        clf = torch.load(cfg.classifier, map_location=cfg.device, weights_only=False).eval()
-    else: clf = load_classifier(cfg.classifier, 'the classifier', '--classifier', data='synthetic' if cfg.synthetic else 'cifar10')[0]
-    clf = clf.to(cfg.device)
+    "The prior's classifier (in eval mode, on the device; it takes images in [0, 1]), or None"
+    if not cfg.classifier: return None
+    clf = load_classifier(cfg.classifier, 'the classifier', '--classifier', data='synthetic' if cfg.synthetic else 'cifar10')[0].to(cfg.device)
     if cfg.latent == 'vmf' and last_linear(clf).in_features != 128:
         raise ValueError(f"the classifier's penultimate width is {last_linear(clf).in_features}, but the generator's latent_dim is 128")
-    mean, std = (torch.tensor(v, device=cfg.device)[:, None, None] for v in ((0.491, 0.482, 0.447), (0.247, 0.243, 0.261)))
-    return clf, ((lambda x: (x - mean) / std) if cfg.normalize else None)
+    return clf
 
 def _data(cfg):
     "The training loader and the real test set (CIFAR-10, or CIFAR-shaped random tensors)"
@@ -114,10 +110,8 @@ def train_gan_cifar10(
     runs:str|None=None, # checkpoint folder (default: $PENACT_RUNS, else ~/.cache/penact/runs); each run resumes from its checkpoint
     latent:str='vmf', # 'vmf' (the classifier prior) or 'gaussian'
     classifier:str|None=None, # the prior's CIFAR-10 classifier, a file of `cifar10_classifier` (last Linear 128 wide; the paper: WRN-40-2); needed for 'vmf'
-    unpickle_classifier:bool=False, # the classifier file is a whole pickled nn.Module: loading it RUNS CODE FROM THE FILE (only for files you trust)
     kappa:float|None=None, # vMF concentration of the latent (None: `kappa_factor` times `latent_kappa`'s fit to the classifier's activations of `n_real` training images)
     kappa_factor:float=KAPPA_FACTOR, # the fitted kappa's scale when kappa is None (1/8: the MNIST study's held-out choice)
-    normalize:bool=False, # with --unpickle_classifier: the module takes CIFAR-normalised inputs (files of `cifar10_classifier` normalise inside)
     n_steps:int=100_000, # generator steps (mimicry: 100k)
     n_critic:int=5, # discriminator steps per generator step
     bs:int=64, # batch size
@@ -138,20 +132,20 @@ def train_gan_cifar10(
     n_gan_train:int=50_000, # generated images that the GAN-train classifier learns from
 )->dict: # the run's record (accuracies as fractions)
     "Train the paper's conditional SNGAN on CIFAR-10 with a Gaussian or vMF latent and report IS, FID, GAN-test and GAN-train"
-    cfg = _settings(out, runs, latent, classifier, unpickle_classifier, kappa, kappa_factor, normalize, n_steps, n_critic, bs, lr, g_ch, d_ch,
+    cfg = _settings(out, runs, latent, classifier, kappa, kappa_factor, n_steps, n_critic, bs, lr, g_ch, d_ch,
                     n_eval, n_real, features, inception_weights, data, download, synthetic, seed, device, save_every, gan_train_epochs, n_gan_train)
     key = dict(latent=cfg.latent, seed=cfg.seed, n_steps=cfg.n_steps, features=cfg.features, synthetic=cfg.synthetic)
     done = [r for r in load(cfg.out).get('runs', []) if all(r.get(k) == v for k, v in key.items())]
     if done: return done[-1]
     if cfg.features == 'inception': weights = inception_file(cfg.inception_weights, cfg.download)   # fail before training
-    clf, tfm = _classifier(cfg)
+    clf = _classifier(cfg)
     train_dl, test = _data(cfg)
-    fx = InceptionFeatures(weights).to(cfg.device) if cfg.features == 'inception' else ClassifierFeatures(clf, tfm)
+    fx = InceptionFeatures(weights).to(cfg.device) if cfg.features == 'inception' else ClassifierFeatures(clf)
     torch.manual_seed(cfg.seed)
     real_dl = train_dl.new(shuffle=False, drop_last=False)
     kappa, kappa_fitted = cfg.kappa, None
     if cfg.latent == 'vmf' and kappa is None:
-        kappa_fitted, _ = latent_kappa(clf, real_dl, n=cfg.n_real, transform=tfm)
+        kappa_fitted, _ = latent_kappa(clf, real_dl, n=cfg.n_real)
         kappa = cfg.kappa_factor * kappa_fitted
     lat = PriorLatent(VMFPrior.from_model(clf, kappa)) if cfg.latent == 'vmf' else GaussianLatent(128)
     t0 = time.perf_counter()
@@ -163,7 +157,7 @@ def train_gan_cifar10(
     real_stats = feature_stats(extract(fx, real_dl, n=cfg.n_real)[0])
     rec = dict(key, kappa=None if kappa is None else float(kappa), kappa_fitted=kappa_fitted, n_critic=cfg.n_critic, bs=cfg.bs,
                **evaluate_gan(tr.gen, tr.latent, fx, real_stats, n_samples=cfg.n_eval, seed=cfg.seed))
-    if clf is not None: rec['gan_test'] = gan_test(tr.gen, tr.latent, ClassifierFeatures(clf, tfm), cfg.n_eval, cfg.seed + 1)
+    if clf is not None: rec['gan_test'] = gan_test(tr.gen, tr.latent, ClassifierFeatures(clf), cfg.n_eval, cfg.seed + 1)
     if cfg.gan_train_epochs:
         fit = partial(_gan_train_fit, test=test, epochs=cfg.gan_train_epochs, bs=cfg.bs, seed=cfg.seed, device=cfg.device)
         rec['gan_train'] = gan_train(tr.gen, tr.latent, fit, cfg.n_gan_train, cfg.seed + 2)
