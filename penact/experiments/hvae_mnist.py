@@ -25,9 +25,9 @@ from .training import check_out, fit_tracked
 
 # %% auto #0
 __all__ = ['PAIRS', 'SETUP', 'PREVIOUS_KAPPA', 'KAPPA_LADDER', 'COMPARED', 'PARTS', 'FIRST_KINDS', 'FIRST_PARTS', 'mnist_splits',
-           'vae_dls', 'class_interpolation', 'save_interpolation', 'last_fall', 'prior_classifier', 'classifiers',
-           'kappa_of', 'kappas_part', 'run_one', 'third_seed', 'grid', 'epoch_seconds', 'table4', 'first_prior_of',
-           'first_priors', 'first_grid', 'first_protocol', 'estimator_check']
+           'vae_dls', 'class_interpolation', 'save_interpolation', 'figure_model', 'last_fall', 'prior_classifier',
+           'classifiers', 'kappa_of', 'kappas_part', 'run_one', 'third_seed', 'grid', 'epoch_seconds', 'table4',
+           'first_prior_of', 'first_priors', 'first_grid', 'first_protocol', 'estimator_check']
 
 # %% ../../nbs/13_exp.hvae_mnist.ipynb #f926702e
 def mnist_splits(
@@ -80,6 +80,19 @@ def save_interpolation(images:Tensor, # class_interpolation's output (rows, step
     r, s, h, w = images.shape
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     plt.imsave(path, images.permute(0, 2, 1, 3).reshape(r * h, s * w).numpy(), cmap='gray', vmin=0, vmax=1)
+
+def figure_model(path)->HVAE: # a `{kind}_S{d}.pth` file that `table4` keeps beside a Figure 4-5 PNG
+    "A seed-0 spherical model of Figures 4-5, rebuilt from its weights (a state dict: read with `weights_only=True`)"
+    path = Path(path)
+    kind, _, d = path.stem.partition('_S')
+    if kind not in ('plain', 'concat', 'prior') or not d.isdigit():
+        raise ValueError(f"path must name a file '<kind>_S<d>.pth' with kind in plain, concat, prior, got {path.name!r}")
+    sd = torch.load(path, map_location='cpu', weights_only=True)
+    d = int(d)
+    prior = VMFPrior(sd['prior.weight'], float(sd['prior.kappa']), bias=sd['prior.bias']) if kind == 'prior' else None
+    model = HVAE(kind=kind, prior=prior, sphere_dim=d)
+    model.load_state_dict(sd)
+    return model.eval()
 
 # %% ../../nbs/13_exp.hvae_mnist.ipynb #t4help01
 SETUP = dict(   # the protocol of Davidson et al. (2018) as their training code runs it
@@ -198,10 +211,12 @@ def kappas_part(cfg:AttrDict, # `table4`'s checked options
             if d in cfg.kappa_dims: kappa_of(cfg, split, out, d, prior_classifier(cfg, split, out, d))
 
 def _figure(cfg:AttrDict, split:dict, out, model, kind:str, d:int):
-    "Figures 4-5: the class interpolation of a seed-0 spherical model, as a PNG beside the results file"
+    "Figures 4-5: the class interpolation of a seed-0 spherical model, as a PNG beside the results file, with the model's weights"
     if kind == 'gaussian': return
     xv, yv = split['valid_grey'][0].float() / 255, split['valid_grey'][1]
-    save_interpolation(class_interpolation(model, xv, yv), Path(out).with_suffix('') / f'{kind}_S{d}.png')
+    folder = Path(out).with_suffix('')
+    save_interpolation(class_interpolation(model, xv, yv), folder / f'{kind}_S{d}.png')
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / f'{kind}_S{d}.pth')
 
 def run_one(cfg:AttrDict, # `table4`'s checked options
             split:dict, # `mnist_splits`
