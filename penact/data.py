@@ -21,8 +21,8 @@ from fasttransform import Transform
 from .checks import check_int
 
 # %% auto #0
-__all__ = ['data_root', 'TensorImages', 'TensorDataLoader', 'tensor_dls', 'has_dataset', 'MissingData', 'mnist_dls',
-           'PadCropFlip', 'cifar_dls', 'digits_dls']
+__all__ = ['data_root', 'TensorImages', 'TensorDataLoader', 'tensor_dls', 'has_dataset', 'MissingData', 'fetch_files',
+           'mnist_dls', 'PadCropFlip', 'cifar_dls', 'digits_dls']
 
 # %% ../nbs/01a_data.ipynb #aa1daa6d
 def data_root(
@@ -143,16 +143,30 @@ def _undo_on_failure(root:Path, sub:Path):
             except OSError: break
         raise
 
+def fetch_files(name:str, # the dataset's name, for the error
+                root:str|Path, # the data root
+                sub:str|Path, # the dataset's folder under the root
+                files:list, # the files that must be in root/sub
+                get, # called with no argument to fetch what is missing (e.g. a torchvision dataset with download=True)
+                download:bool=False, # call `get` when files are missing (else: a `MissingData` error)
+               )->Path: # root/sub, holding every file
+    "Make sure every file of a dataset is in root/sub: fetched by `get` when asked, what a failed fetch made removed, a `MissingData` error otherwise"
+    root, sub = Path(root), Path(sub)
+    missing = lambda: [f for f in files if not (root / sub / f).is_file()]
+    if not missing(): return root / sub
+    if not download: raise MissingData(name, root, sub, files, missing())
+    before = missing()
+    try:
+        with _undo_on_failure(root, sub):
+            get()
+            if missing(): raise FileNotFoundError(f"the fetch ended without {', '.join(missing())}")
+    except Exception as e: raise MissingData(name, root, sub, files, before, _one_line(e)) from None
+    return root / sub
+
 def _torchvision(name, root, download):
     "The torchvision (train, test) datasets of `name` under `root`, downloaded if asked; a `MissingData` error if missing"
     cls = _TORCHVISION[name]
-    sub, files = _expected(name)
-    missing = [f for f in files if not (root / sub / f).is_file()]
-    if missing:
-        if not download: raise MissingData(name, root, sub, files, missing)
-        try:
-            with _undo_on_failure(root, sub): cls(str(root), train=True, download=True)
-        except Exception as e: raise MissingData(name, root, sub, files, missing, _one_line(e)) from None
+    fetch_files(name, root, *_expected(name), lambda: cls(str(root), train=True, download=True), download)
     return cls(str(root), train=True), cls(str(root), train=False)
 
 # %% ../nbs/01a_data.ipynb #d0efc02d

@@ -12,8 +12,7 @@ from torch import Tensor, nn
 import torch.nn.functional as F
 
 from ..checks import check_int, check_number
-from ..data import MissingData, cifar_dls, data_root
-from ..data import _one_line, _undo_on_failure
+from ..data import MissingData, cifar_dls, data_root, fetch_files
 from ..ood import (BASELINES, PRIORS, Calibrator, detector_scores, fit_detectors, make_detectors, ood_metrics,
                         reliability)
 from ..prior import last_linear
@@ -35,13 +34,9 @@ def svhn_test(data:str|None=None, # data root holding svhn/test_32x32.mat (None 
     "SVHN's test split (the far-OOD set), from torchvision's file under the data root; a `MissingData` error when it is not there"
     import torchvision
     root = data_root(data or None)
-    sub = Path('svhn')
-    if not (root / sub / SVHN_FILE).is_file():
-        if not download: raise MissingData('svhn', root, sub, [SVHN_FILE], [SVHN_FILE])
-        try:
-            with _undo_on_failure(root, sub): torchvision.datasets.SVHN(str(root / sub), split='test', download=True)
-        except Exception as e: raise MissingData('svhn', root, sub, [SVHN_FILE], [SVHN_FILE], _one_line(e)) from None
-    ds = torchvision.datasets.SVHN(str(root / sub), split='test')
+    folder = fetch_files('svhn', root, 'svhn', [SVHN_FILE], lambda: torchvision.datasets.SVHN(str(root / 'svhn'), split='test', download=True),
+                         download)
+    ds = torchvision.datasets.SVHN(str(folder), split='test')
     return torch.from_numpy(ds.data).contiguous(), torch.as_tensor(ds.labels).long()
 
 def _subset(x:Tensor, y:Tensor, n:int|None, seed:int):
