@@ -26,8 +26,8 @@ from .training import check_out, fit_tracked
 # %% auto #0
 __all__ = ['PAIRS', 'SETUP', 'PREVIOUS_KAPPA', 'KAPPA_LADDER', 'COMPARED', 'PARTS', 'FIRST_KINDS', 'FIRST_PARTS', 'mnist_splits',
            'vae_dls', 'class_interpolation', 'save_interpolation', 'figure_model', 'last_fall', 'prior_classifier',
-           'classifiers', 'kappa_of', 'kappas_part', 'run_one', 'third_seed', 'grid', 'epoch_seconds', 'table4',
-           'first_prior_of', 'first_priors', 'first_grid', 'first_protocol', 'estimator_check']
+           'classifiers', 'kappa_of', 'kappas_part', 'run_one', 'third_seed', 'waiting_for', 'grid', 'epoch_seconds',
+           'table4', 'first_prior_of', 'first_priors', 'first_grid', 'first_protocol', 'estimator_check']
 
 # %% ../../nbs/13_exp.hvae_mnist.ipynb #f926702e
 def mnist_splits(
@@ -260,6 +260,15 @@ def third_seed(res:dict, # the results file's content
         if abs(statistics.mean(la) - statistics.mean(lb)) < 2 * max(statistics.stdev(la), statistics.stdev(lb)): return True
     return False
 
+def waiting_for(res:dict, # the results file's content
+                kinds, # the models this process runs
+                d:int, # the sphere S^d
+                seeds:int)->list: # the seeds every model has
+    "The models compared with one of `kinds` (`COMPARED`) that lack some of their first `seeds` runs at S^d: `third_seed` cannot decide those pairs yet"
+    runs = res.get('runs', {})
+    partners = {k for a, b in COMPARED for k in (a, b) if a in kinds or b in kinds}
+    return [k for k in KINDS if k in partners and any(_key(k, d, s) not in runs for s in range(seeds))]
+
 def grid(cfg:AttrDict, # `table4`'s checked options
          split:dict, # `mnist_splits`
          out)->None: # the results file
@@ -275,6 +284,9 @@ def grid(cfg:AttrDict, # `table4`'s checked options
             for kind in cfg.kinds: run_one(cfg, split, out, kind, d, seed, kappa_p, clf)
     if cfg.seeds < 2: return
     for d in cfg.dims:
+        wait = waiting_for(load(out), cfg.kinds, d, cfg.seeds)
+        if wait: print(f"third seeds at S^{d}: {', '.join(KINDS[k] for k in wait)} lack their first {cfg.seeds} seeds in {out}; "
+                       "start again when they are there to decide the rest")
         more = [kind for kind in cfg.kinds if third_seed(load(out), kind, d, cfg.seeds)]
         if not more: continue
         kappa_p, clf = prior_at(d)
