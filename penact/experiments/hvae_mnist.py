@@ -532,7 +532,8 @@ def _mean_se(v:Tensor)->dict: return dict(ll=v.mean().item(), se=(v.std() / math
 def estimator_check(
     out:str='results/hvae_mnist_estimator.json', # the results file (resumed: what is in it is not run again)
     weights:str='results/weights/hvae_mnist_plain_d5_p50.pth', # a trained HVAE's state dict (default: the best epoch of `first_protocol(dims='5', kinds='plain', seeds=1, patience=50, max_epochs=1000)`)
-    d:int=5, # the HVAE's width of z (z on S^(d-1), the first protocol's convention)
+    d:int=5, # the width of z: S^(d-1) for 'plain' (the first protocol's convention), R^d for 'gaussian'
+    kind:str='plain', # the model: 'plain' (HVAE) or 'gaussian' (N-VAE), the two unconditional kinds
     ks:str='100,1000,5000', # values of K compared on the same images, comma-separated (the largest is the reference)
     n_images:int=2000, # test images of the K comparison (the first ones)
     bin_seeds:str='2,3,4', # seeds of the test set's fixed binarisation compared (2: the one of `table4`)
@@ -541,7 +542,8 @@ def estimator_check(
     data:str=None, # data root holding MNIST/raw (default: `penact.data.data_root()`)
     threads:int=0, # torch's CPU threads (0: torch's default)
 )->dict:
-    "How the importance-sampled test log-likelihood of a trained HVAE (uniform prior) moves with K and with the draw of the test binarisation"
+    "How the importance-sampled test log-likelihood of a trained HVAE or N-VAE moves with K and with the draw of the test binarisation"
+    if kind not in ('plain', 'gaussian'): raise ValueError(f"kind must be 'plain' or 'gaussian' (an unconditional model), got {kind!r}")
     ks, seeds = int_list(ks, 'ks', 1), int_list(bin_seeds, 'bin_seeds', 0)
     d, n_images, k_bin = check_int(d, 'd', 2), check_int(n_images, 'n_images'), check_int(k_bin, 'k_bin')
     n_bin_images, threads = check_int(n_bin_images, 'n_bin_images'), check_int(threads, 'threads', 0)
@@ -550,11 +552,11 @@ def estimator_check(
     out, weights = check_out(out), Path(weights)
     if not weights.exists(): raise FileNotFoundError(f"weights: {weights} does not exist (train the model with first_protocol first)")
     if threads: torch.set_num_threads(int(threads))
-    model = HVAE(d, 'plain')
+    model = HVAE(d, kind)
     model.load_state_dict(load_state(weights))
     grey = mnist_held_out(data)['test'][0].float() / 255
     setup = dict(weights=weights.name, d=d, ks=ks, n_images=n_images, k_bin=k_bin,
-                 n_bin_images=n_bin_images, table4_binarisation_seed=2)
+                 n_bin_images=n_bin_images, table4_binarisation_seed=2, **({} if kind == 'plain' else dict(kind=kind)))
     old = update(out, lambda r: r.setdefault('setup', setup))['setup']
     if old != setup:   # resuming under other settings would return the old numbers as if they were these
         raise ValueError(f"{out} holds a check run with {old}, not {setup}: pass another out, or remove the file")
