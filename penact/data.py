@@ -153,9 +153,9 @@ def fetch_files(name:str, # the dataset's name, for the error
     "Make sure every file of a dataset is in root/sub: fetched by `get` when asked, what a failed fetch made removed, a `MissingData` error otherwise"
     root, sub = Path(root), Path(sub)
     missing = lambda: [f for f in files if not (root / sub / f).is_file()]
-    if not missing(): return root / sub
-    if not download: raise MissingData(name, root, sub, files, missing())
     before = missing()
+    if not before: return root / sub
+    if not download: raise MissingData(name, root, sub, files, before)
     try:
         with _undo_on_failure(root, sub):
             get()

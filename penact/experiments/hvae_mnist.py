@@ -18,7 +18,7 @@ from ..data import TensorImages, tensor_dls
 from ..hvae import HVAE, KINDS, KLWarmup, MLPClassifier, binarize, evaluate, hvae_learner, label_frequencies, latent_width, log_likelihood
 from ..prior import VMFPrior
 from ..checks import check_int, check_number, float_list, int_list
-from ..checkpoint import load_state
+from ..checkpoint import atomic_save, load_state
 from .mnist import classifier_learner, mnist_held_out
 from .results import check_network, load, record, runs_dir, update
 from .training import check_out, fit_tracked
@@ -87,7 +87,7 @@ def figure_model(path)->HVAE: # a `{kind}_S{d}.pth` file that `table4` keeps bes
     kind, _, d = path.stem.partition('_S')
     if kind not in ('plain', 'concat', 'prior') or not d.isdigit():
         raise ValueError(f"path must name a file '<kind>_S<d>.pth' with kind in plain, concat, prior, got {path.name!r}")
-    sd = torch.load(path, map_location='cpu', weights_only=True)
+    sd = load_state(path)
     d = int(d)
     prior = VMFPrior(sd['prior.weight'], float(sd['prior.kappa']), bias=sd['prior.bias']) if kind == 'prior' else None
     model = HVAE(kind=kind, prior=prior, sphere_dim=d)
@@ -216,7 +216,7 @@ def _figure(cfg:AttrDict, split:dict, out, model, kind:str, d:int):
     xv, yv = split['valid_grey'][0].float() / 255, split['valid_grey'][1]
     folder = Path(out).with_suffix('')
     save_interpolation(class_interpolation(model, xv, yv), folder / f'{kind}_S{d}.png')
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / f'{kind}_S{d}.pth')
+    atomic_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder / f'{kind}_S{d}.pth')
 
 def run_one(cfg:AttrDict, # `table4`'s checked options
             split:dict, # `mnist_splits`
@@ -550,13 +550,14 @@ def estimator_check(
     if not 1 <= n_images <= 10_000 or n_bin_images > 10_000:
         raise ValueError(f"n_images and n_bin_images must lie in [1, 10000] (the MNIST test set), got {n_images} and {n_bin_images}")
     out, weights = check_out(out), Path(weights)
-    if not weights.exists(): raise FileNotFoundError(f"weights: {weights} does not exist (train the model with first_protocol first)")
+    if not weights.exists(): raise FileNotFoundError(f"weights: {weights} does not exist (a state dict of a trained model of `kind`)")
     if threads: torch.set_num_threads(int(threads))
     model = HVAE(d, kind)
     model.load_state_dict(load_state(weights))
     grey = mnist_held_out(data)['test'][0].float() / 255
     setup = dict(weights=weights.name, d=d, ks=ks, n_images=n_images, k_bin=k_bin,
-                 n_bin_images=n_bin_images, table4_binarisation_seed=2, **({} if kind == 'plain' else dict(kind=kind)))
+                 n_bin_images=n_bin_images, table4_binarisation_seed=2,
+                 **({} if kind == 'plain' else dict(kind=kind)))   # no 'kind' for HVAE: files written before the option still resume
     old = update(out, lambda r: r.setdefault('setup', setup))['setup']
     if old != setup:   # resuming under other settings would return the old numbers as if they were these
         raise ValueError(f"{out} holds a check run with {old}, not {setup}: pass another out, or remove the file")

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 import torch.nn.functional as F
 
 from ..checks import check_int, check_number
-from ..data import MissingData, cifar_dls, data_root, fetch_files
+from ..data import cifar_dls, data_root, fetch_files
 from ..ood import (BASELINES, PRIORS, Calibrator, detector_scores, fit_detectors, make_detectors, ood_metrics,
                         reliability)
 from ..prior import last_linear
