@@ -140,8 +140,11 @@ def browser(tmp_path_factory):
 
 _PAGE_REPORT = """
 const done = arguments[arguments.length - 1];
-const typeset = (window.MathJax && MathJax.startup && MathJax.startup.promise) || Promise.resolve();
-typeset.then(() => new Promise(r => setTimeout(r, 50))).then(() => done({
+// a large page under load can hand control back before it has finished parsing (MathJax's script not yet run):
+// wait for its load event first, then for MathJax's typesetting
+const loaded = document.readyState === 'complete' ? Promise.resolve() : new Promise(r => addEventListener('load', r, {once: true}));
+loaded.then(() => (window.MathJax && MathJax.startup && MathJax.startup.promise) || Promise.resolve())
+.then(() => new Promise(r => setTimeout(r, 50))).then(() => done({
   urls: [...document.querySelectorAll('[href], [src]')].map(e => e.href || e.src).filter(u => typeof u === 'string'),
   ids: [...document.querySelectorAll('[id]')].map(e => e.id),
   images: [...document.querySelectorAll('img')].map(i => ({src: i.src.slice(0, 80), ok: i.complete && i.naturalWidth > 0})),
