@@ -789,4 +789,5 @@ d = { 'settings': { 'branch': 'main',
                             'penact.vmf.log_sphere_area': ('vmf.html#log_sphere_area', 'penact/vmf.py'),
                             'penact.vmf.log_vmf_normalizer': ('vmf.html#log_vmf_normalizer', 'penact/vmf.py'),
                             'penact.vmf.mean_resultant_length': ('vmf.html#mean_resultant_length', 'penact/vmf.py'),
+                            'penact.vmf.rsample_g_rep': ('vmf.html#rsample_g_rep', 'penact/vmf.py'),
                             'penact.vmf.use_cpu_kernel': ('vmf.html#use_cpu_kernel', 'penact/vmf.py')}}}

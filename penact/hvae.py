@@ -21,15 +21,16 @@ from fastai.metrics import AvgMetric
 from fastprogress.fastprogress import progress_bar
 
 from .checks import check_int, check_labels
-from .vmf import HypersphericalUniform, VonMisesFisher
+from .vmf import HypersphericalUniform, VonMisesFisher, rsample_g_rep
 from .prior import VMFPrior
 
 # %% auto #0
-__all__ = ['KINDS', 'latent_width', 'MLPClassifier', 'HVAE', 'rec', 'kl', 'neg_elbo', 'binarize', 'HVAEBatch', 'hvae_learner',
-           'KLWarmup', 'label_frequencies', 'log_likelihood', 'evaluate']
+__all__ = ['KINDS', 'KAPPA_GRADS', 'latent_width', 'MLPClassifier', 'HVAE', 'rec', 'kl', 'neg_elbo', 'binarize', 'HVAEBatch',
+           'hvae_learner', 'KLWarmup', 'label_frequencies', 'log_likelihood', 'evaluate']
 
 # %% ../nbs/03_hvae.ipynb #a1b2c302
 KINDS = {'gaussian': 'N-VAE', 'plain': 'HVAE', 'concat': 'HVAE-C', 'prior': 'HVAE-L'}   # kind -> the model's name in the tables
+KAPPA_GRADS = ('implicit', 'g_rep')   # the vMF posterior's gradient to kappa: exact (`VonMisesFisher.rsample`), or Davidson et al.'s (`rsample_g_rep`)
 
 def _check_kind(kind):
     if kind not in KINDS: raise ValueError(f"kind must be one of {tuple(KINDS)}, got {kind!r}")
@@ -110,9 +111,12 @@ class HVAE(nn.Module):
                  n_classes:int=10, # C, the width of the one-hot label for kind='concat'
                  n_in:int=784, # pixels per image
                  hidden:tuple=(256, 128), # encoder widths; the decoder uses them reversed
-                 *, sphere_dim:int|None=None): # or, for the spherical kinds: z on S^sphere_dim in R^(sphere_dim+1)
+                 *, sphere_dim:int|None=None, # or, for the spherical kinds: z on S^sphere_dim in R^(sphere_dim+1)
+                 kappa_grad:str='implicit'): # the posterior's gradient to kappa: 'implicit' (exact) or 'g_rep' (Davidson et al.'s, biased; `rsample_g_rep`)
         super().__init__()
         _check_kind(kind)
+        if kappa_grad not in KAPPA_GRADS: raise ValueError(f"kappa_grad must be one of {', '.join(map(repr, KAPPA_GRADS))}, got {kappa_grad!r}")
+        if kappa_grad != 'implicit' and kind == 'gaussian': raise ValueError(f"kappa_grad={kappa_grad!r} is for the vMF posteriors; kind='gaussian' has no kappa")
         latent_dim, sphere_dim = _resolve_width(kind, latent_dim, sphere_dim)
         if kind == 'prior':
             if prior is None: raise ValueError("kind='prior' needs a VMFPrior: pass prior=VMFPrior.from_model(classifier, kappa_p)")
@@ -123,7 +127,7 @@ class HVAE(nn.Module):
             n_classes = prior.n_classes
         elif prior is not None: raise ValueError(f"prior is only used by kind='prior', got kind={kind!r}")
         n_classes, n_in = check_int(n_classes, 'n_classes', 2), check_int(n_in, 'n_in', 1)
-        store_attr('latent_dim,sphere_dim,kind,n_classes,n_in')
+        store_attr('latent_dim,sphere_dim,kind,n_classes,n_in,kappa_grad')
         self.encoder = nn.Sequential(nn.Flatten(), *_mlp(n_in, hidden))
         self.loc = nn.Linear(hidden[-1], latent_dim)
         if kind == 'gaussian': self.scale = nn.Linear(hidden[-1], latent_dim)
@@ -195,7 +199,7 @@ class HVAE(nn.Module):
         x = self._check_input(x)
         y = self._labels(y, x.shape[0])
         q = self.posterior(x)
-        z = q.rsample()
+        z = q.rsample() if self.kappa_grad == 'implicit' else rsample_g_rep(q)
         return self._decode(z, y), kl_divergence(q, self._prior_distribution(y, x.shape[0]))
 
 # %% ../nbs/03_hvae.ipynb #030a47a5
@@ -249,12 +253,13 @@ def hvae_learner(
     lr:float=1e-3, # learning rate (the paper: 1e-3)
     cbs=None, # further callbacks (e.g. KLWarmup, SaveModelCallback, EarlyStoppingCallback)
     *, sphere_dim:int|None=None, # or, for the spherical kinds: z on S^sphere_dim in R^(sphere_dim+1)
+    kappa_grad:str='implicit', # the posterior's gradient to kappa: 'implicit' (exact) or 'g_rep' (Davidson et al.'s, biased)
     **kwargs)->Learner:
     "A fastai Learner that trains an `HVAE` (any of `KINDS`) on the negative ELBO, with its reconstruction and KL terms as metrics"
     if kappa_p is not None:
         if prior is None: raise ValueError("kappa_p is given but prior is None: kappa_p sets the concentration of the classifier prior")
         prior = VMFPrior(prior.weight, kappa_p, prior.radius, prior.bias)
-    model = HVAE(latent_dim, kind, prior, n_classes, n_in, hidden, sphere_dim=sphere_dim)
+    model = HVAE(latent_dim, kind, prior, n_classes, n_in, hidden, sphere_dim=sphere_dim, kappa_grad=kappa_grad)
     learn = Learner(dls, model, loss_func=neg_elbo, metrics=[AvgMetric(rec), AvgMetric(kl)], opt_func=opt_func, lr=lr,
                     cbs=[HVAEBatch(dynamic)] + L(cbs), **kwargs)
     # HVAEBatch already hands the model plain tensors: fastai's CastToTensor would only repeat that, at ~4% of a step

@@ -17,7 +17,8 @@ from torch.distributions.utils import lazy_property
 
 # %% auto #0
 __all__ = ['unit_sphere', 'use_cpu_kernel', 'cpu_kernel_available', 'log_sphere_area', 'log_vmf_normalizer',
-           'mean_resultant_length', 'concentration_from_mean_resultant', 'VonMisesFisher', 'HypersphericalUniform']
+           'mean_resultant_length', 'concentration_from_mean_resultant', 'VonMisesFisher', 'rsample_g_rep',
+           'HypersphericalUniform']
 
 # %% ../nbs/00_vmf.ipynb #kbuild02
 _CFLAGS = ('-O2', '-fno-math-errno', '-shared', '-fPIC')
@@ -746,9 +747,11 @@ def _reflect(loc:Tensor, w:Tensor, sig:Tensor, x:Tensor, gnorm:Tensor, S:int)->T
     B, d = loc.shape
     lib = _kernel_lib(x, B * S, _KERNEL_ROWS if d > _REFLECT_D else math.inf)
     if lib is not None and x.dtype == w.dtype == loc.dtype:
-        # the reflection in C, in place on the normals (each row is read before it is written)
+        # the reflection in C, in place on the normals (each row is read before it is written); the contiguous copy of loc
+        # is held in a name until the call returns (a temporary would be freed before C reads it: an expanded loc crashed)
+        lc = loc.contiguous()
         (lib.penact_reflect_f32 if x.dtype == torch.float32 else lib.penact_reflect_f64)(
-            B, S, d, loc.contiguous().data_ptr(), w.data_ptr(), sig.data_ptr(), x.data_ptr(), gnorm.data_ptr(), x.data_ptr())
+            B, S, d, lc.data_ptr(), w.data_ptr(), sig.data_ptr(), x.data_ptr(), gnorm.data_ptr(), x.data_ptr())
         return x.view(B, S, d)
     x[:, 1:] *= (sig / gnorm.clamp_min(1e-30))[:, None]
     one = _c(1., x)
@@ -901,6 +904,33 @@ class VonMisesFisher(Distribution):
     def entropy(self):
         "-log C_d(kappa) - kappa A_d(kappa)"
         return -self._neg_entropy()
+
+# %% ../nbs/00_vmf.ipynb #grep02
+def rsample_g_rep(
+    q:VonMisesFisher, # the distribution to sample
+    sample_shape=torch.Size(), # as for `VonMisesFisher.rsample`
+)->Tensor:
+    """Samples of `q` as `q.rsample` gives them, whose gradient to the concentration is Davidson et al.'s g_rep alone: Wood's
+    proposal map differentiated at the accepted draw, without g_cor (biased; for comparisons with their S-VAE)"""
+    if not isinstance(q, VonMisesFisher): raise ValueError(f"q must be a VonMisesFisher, got {type(q).__name__}")
+    kappa = q.concentration
+    # the sample, its gradient to loc through the reflection, none to kappa
+    x = VonMisesFisher(q.loc, kappa.detach(), validate_args=False).rsample(sample_shape)
+    if not (torch.is_grad_enabled() and kappa.requires_grad): return x
+    m = q.dim - 1
+    b_of = lambda k: m / (2 * k + torch.sqrt(4 * k * k + m * m))     # Wood's b, the form without cancellation at large kappa
+    with torch.no_grad():
+        xd, mu = x.double(), q.loc.detach().double()
+        w = (xd * mu).sum(-1).clamp(-1, 1)
+        sig = (1 - w * w).clamp_min(0).sqrt()
+        # dx/dw at a fixed tangent direction t = (x - w mu) / sqrt(1 - w^2): mu - w / sqrt(1 - w^2) t = mu - w (x - w mu) / (1 - w^2)
+        r = torch.where(sig > 0, w / (sig * sig).clamp_min(1e-300), torch.zeros_like(w))
+        dxdw = mu - r[..., None] * (xd - w[..., None] * mu)
+        b0 = b_of(kappa.detach().double())
+        eps = (1 - w) / ((1 + b0) - (1 - b0) * w)                    # the accepted proposal that gives w
+    b = b_of(kappa.double())
+    h = (1 - (1 + b) * eps) / (1 - (1 - b) * eps)                       # = w in value; moves with kappa at fixed eps
+    return x + (dxdw * (h - h.detach())[..., None]).to(x.dtype)
 
 # %% ../nbs/00_vmf.ipynb #5aa684dd
 class HypersphericalUniform(Distribution):
