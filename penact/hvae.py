@@ -36,6 +36,12 @@ def _check_kind(kind):
     if kind not in KINDS: raise ValueError(f"kind must be one of {tuple(KINDS)}, got {kind!r}")
     return kind
 
+def _check_kappa_grad(kappa_grad, kind=None):
+    "kappa_grad if it is one of `KAPPA_GRADS` (and, for a given kind, one that kind can use), else an error naming the allowed values"
+    if kappa_grad not in KAPPA_GRADS: raise ValueError(f"kappa_grad must be one of {', '.join(map(repr, KAPPA_GRADS))}, got {kappa_grad!r}")
+    if kappa_grad != 'implicit' and kind == 'gaussian': raise ValueError(f"kappa_grad={kappa_grad!r} is for the vMF posteriors; kind='gaussian' has no kappa")
+    return kappa_grad
+
 def latent_width(kind:str, # one of `KINDS`
                  d:int)->int: # the latent manifold's dimension: R^d for 'gaussian', the sphere S^d for the others, >= 1
     "The width of z for Davidson et al.'s dimension d: d for the Gaussian kind (z in R^d), d + 1 for the spherical kinds (z on S^d in R^(d+1))"
@@ -115,8 +121,7 @@ class HVAE(nn.Module):
                  kappa_grad:str='implicit'): # the posterior's gradient to kappa: 'implicit' (exact) or 'g_rep' (Davidson et al.'s, biased; `rsample_g_rep`)
         super().__init__()
         _check_kind(kind)
-        if kappa_grad not in KAPPA_GRADS: raise ValueError(f"kappa_grad must be one of {', '.join(map(repr, KAPPA_GRADS))}, got {kappa_grad!r}")
-        if kappa_grad != 'implicit' and kind == 'gaussian': raise ValueError(f"kappa_grad={kappa_grad!r} is for the vMF posteriors; kind='gaussian' has no kappa")
+        _check_kappa_grad(kappa_grad, kind)
         latent_dim, sphere_dim = _resolve_width(kind, latent_dim, sphere_dim)
         if kind == 'prior':
             if prior is None: raise ValueError("kind='prior' needs a VMFPrior: pass prior=VMFPrior.from_model(classifier, kappa_p)")

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 
 from ..data import TensorImages, tensor_dls
-from ..hvae import HVAE, KAPPA_GRADS, KINDS, KLWarmup, MLPClassifier, binarize, evaluate, hvae_learner, label_frequencies, latent_width, log_likelihood
+from ..hvae import HVAE, KINDS, KLWarmup, _check_kappa_grad, MLPClassifier, binarize, evaluate, hvae_learner, label_frequencies, latent_width, log_likelihood
 from ..prior import VMFPrior
 from ..checks import check_int, check_number, float_list, int_list
 from ..checkpoint import atomic_save, load_state
@@ -351,8 +351,7 @@ def table4(
                    min_delta=check_number(min_delta, 'min_delta', strict=False), burn_in=check_int(burn_in, 'burn_in', 0),
                    kinds=[s.strip() for s in str(kinds).split(',') if s.strip()], kappa_p=_kappa_map(kappa_p),
                    kappa_dims=int_list(kappa_dims, 'kappa_dims', 1) if str(kappa_dims).strip() else [])
-    if kappa_grad not in KAPPA_GRADS: raise ValueError(f"kappa_grad must be one of {', '.join(map(repr, KAPPA_GRADS))}, got {kappa_grad!r}")
-    cfg.kappa_grad = kappa_grad
+    cfg.kappa_grad = _check_kappa_grad(kappa_grad)
     if not cfg.kinds or any(s not in KINDS for s in cfg.kinds) or len(set(cfg.kinds)) < len(cfg.kinds):
         raise ValueError(f"kinds must be a comma-separated subset of {','.join(KINDS)}, got {kinds!r}")
     for name, v in (('seeds', seeds), ('warmup', warmup), ('look_ahead', look_ahead), ('max_epochs', max_epochs),
