@@ -25,12 +25,13 @@ from .vmf import HypersphericalUniform, VonMisesFisher, rsample_g_rep
 from .prior import VMFPrior
 
 # %% auto #0
-__all__ = ['KINDS', 'KAPPA_GRADS', 'latent_width', 'MLPClassifier', 'HVAE', 'rec', 'kl', 'neg_elbo', 'binarize', 'HVAEBatch',
-           'hvae_learner', 'KLWarmup', 'label_frequencies', 'log_likelihood', 'evaluate']
+__all__ = ['KINDS', 'KAPPA_GRADS', 'INITS', 'latent_width', 'MLPClassifier', 'HVAE', 'rec', 'kl', 'neg_elbo', 'binarize',
+           'HVAEBatch', 'hvae_learner', 'KLWarmup', 'label_frequencies', 'log_likelihood', 'evaluate']
 
 # %% ../nbs/03_hvae.ipynb #a1b2c302
 KINDS = {'gaussian': 'N-VAE', 'plain': 'HVAE', 'concat': 'HVAE-C', 'prior': 'HVAE-L'}   # kind -> the model's name in the tables
 KAPPA_GRADS = ('implicit', 'g_rep')   # the vMF posterior's gradient to kappa: exact (`VonMisesFisher.rsample`), or Davidson et al.'s (`rsample_g_rep`)
+INITS = ('torch', 'glorot')   # the linear layers' initialisation: PyTorch's default, or Glorot-uniform weights and zero biases (TensorFlow's dense-layer default)
 
 def _check_kind(kind):
     if kind not in KINDS: raise ValueError(f"kind must be one of {tuple(KINDS)}, got {kind!r}")
@@ -41,6 +42,11 @@ def _check_kappa_grad(kappa_grad, kind=None):
     if kappa_grad not in KAPPA_GRADS: raise ValueError(f"kappa_grad must be one of {', '.join(map(repr, KAPPA_GRADS))}, got {kappa_grad!r}")
     if kappa_grad != 'implicit' and kind == 'gaussian': raise ValueError(f"kappa_grad={kappa_grad!r} is for the vMF posteriors; kind='gaussian' has no kappa")
     return kappa_grad
+
+def _check_init(init):
+    "init if it is one of `INITS`, else an error naming the allowed values"
+    if init not in INITS: raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}")
+    return init
 
 def latent_width(kind:str, # one of `KINDS`
                  d:int)->int: # the latent manifold's dimension: R^d for 'gaussian', the sphere S^d for the others, >= 1
@@ -118,10 +124,12 @@ class HVAE(nn.Module):
                  n_in:int=784, # pixels per image
                  hidden:tuple=(256, 128), # encoder widths; the decoder uses them reversed
                  *, sphere_dim:int|None=None, # or, for the spherical kinds: z on S^sphere_dim in R^(sphere_dim+1)
-                 kappa_grad:str='implicit'): # the posterior's gradient to kappa: 'implicit' (exact) or 'g_rep' (Davidson et al.'s, biased; `rsample_g_rep`)
+                 kappa_grad:str='implicit', # the posterior's gradient to kappa: 'implicit' (exact) or 'g_rep' (Davidson et al.'s, biased; `rsample_g_rep`)
+                 init:str='torch'): # the linear layers' initialisation: 'torch' (PyTorch's default) or 'glorot' (Glorot-uniform weights, zero biases)
         super().__init__()
         _check_kind(kind)
         _check_kappa_grad(kappa_grad, kind)
+        _check_init(init)
         latent_dim, sphere_dim = _resolve_width(kind, latent_dim, sphere_dim)
         if kind == 'prior':
             if prior is None: raise ValueError("kind='prior' needs a VMFPrior: pass prior=VMFPrior.from_model(classifier, kappa_p)")
@@ -132,13 +140,16 @@ class HVAE(nn.Module):
             n_classes = prior.n_classes
         elif prior is not None: raise ValueError(f"prior is only used by kind='prior', got kind={kind!r}")
         n_classes, n_in = check_int(n_classes, 'n_classes', 2), check_int(n_in, 'n_in', 1)
-        store_attr('latent_dim,sphere_dim,kind,n_classes,n_in,kappa_grad')
+        store_attr('latent_dim,sphere_dim,kind,n_classes,n_in,kappa_grad,init')
         self.encoder = nn.Sequential(nn.Flatten(), *_mlp(n_in, hidden))
         self.loc = nn.Linear(hidden[-1], latent_dim)
         if kind == 'gaussian': self.scale = nn.Linear(hidden[-1], latent_dim)
         else: self.concentration = nn.Linear(hidden[-1], 1)
         n_dec = latent_dim + (n_classes if kind == 'concat' else 0)
         self.decoder = nn.Sequential(*_mlp(n_dec, hidden[::-1]), nn.Linear(hidden[0], n_in))
+        if init == 'glorot':   # after PyTorch's default init, so that init='torch' draws exactly what it always drew
+            for layer in self.modules():
+                if isinstance(layer, nn.Linear): nn.init.xavier_uniform_(layer.weight); nn.init.zeros_(layer.bias)
         self.prior = prior
 
     @property
@@ -259,12 +270,13 @@ def hvae_learner(
     cbs=None, # further callbacks (e.g. KLWarmup, SaveModelCallback, EarlyStoppingCallback)
     *, sphere_dim:int|None=None, # or, for the spherical kinds: z on S^sphere_dim in R^(sphere_dim+1)
     kappa_grad:str='implicit', # the posterior's gradient to kappa: 'implicit' (exact) or 'g_rep' (Davidson et al.'s, biased)
+    init:str='torch', # the linear layers' initialisation: 'torch' (PyTorch's default) or 'glorot' (TensorFlow's dense-layer default)
     **kwargs)->Learner:
     "A fastai Learner that trains an `HVAE` (any of `KINDS`) on the negative ELBO, with its reconstruction and KL terms as metrics"
     if kappa_p is not None:
         if prior is None: raise ValueError("kappa_p is given but prior is None: kappa_p sets the concentration of the classifier prior")
         prior = VMFPrior(prior.weight, kappa_p, prior.radius, prior.bias)
-    model = HVAE(latent_dim, kind, prior, n_classes, n_in, hidden, sphere_dim=sphere_dim, kappa_grad=kappa_grad)
+    model = HVAE(latent_dim, kind, prior, n_classes, n_in, hidden, sphere_dim=sphere_dim, kappa_grad=kappa_grad, init=init)
     learn = Learner(dls, model, loss_func=neg_elbo, metrics=[AvgMetric(rec), AvgMetric(kl)], opt_func=opt_func, lr=lr,
                     cbs=[HVAEBatch(dynamic)] + L(cbs), **kwargs)
     # HVAEBatch already hands the model plain tensors: fastai's CastToTensor would only repeat that, at ~4% of a step

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from fastai.torch_core import set_seed
 
 from ..data import TensorImages, tensor_dls
-from ..hvae import HVAE, KINDS, KLWarmup, _check_kappa_grad, MLPClassifier, binarize, evaluate, hvae_learner, label_frequencies, latent_width, log_likelihood
+from ..hvae import HVAE, KINDS, KLWarmup, _check_init, _check_kappa_grad, MLPClassifier, binarize, evaluate, hvae_learner, label_frequencies, latent_width, log_likelihood
 from ..prior import VMFPrior
 from ..checks import check_int, check_number, float_list, int_list
 from ..checkpoint import atomic_save, load_state
@@ -135,7 +135,8 @@ def _vae_learner(cfg:AttrDict, split:dict, kind:str, d:int, seed:int, kappa_p=No
     set_seed(seed, reproducible=True)                 # before the loaders: fastai seeds their shuffling when made
     kw = dict(prior=VMFPrior.from_learner(clf, kappa_p)) if kind == 'prior' else {}
     if kind != 'gaussian': kw['kappa_grad'] = cfg.get('kappa_grad', 'implicit')
-    return hvae_learner(vae_dls(split, cfg.bs), kind, latent_width(kind, d), lr=cfg.lr, cbs=KLWarmup(cfg.warmup), **kw)
+    return hvae_learner(vae_dls(split, cfg.bs), kind, latent_width(kind, d), lr=cfg.lr, cbs=KLWarmup(cfg.warmup),
+                        init=cfg.get('init', 'torch'), **kw)
 
 def _fit_vae(cfg:AttrDict, learn, path)->dict:
     "`fit_tracked` under the protocol: burn-in, look-ahead with a minimum improvement, the cap; resumable from `path`"
@@ -339,6 +340,7 @@ def table4(
     bs:int=64, # batch size
     lr:float=1e-3, # Adam's learning rate, > 0
     kappa_grad:str='implicit', # the vMF posteriors' gradient to kappa: 'implicit' (exact) or 'g_rep' (Davidson et al.'s reference code, biased)
+    init:str='torch', # the networks' initialisation: 'torch' (PyTorch's default) or 'glorot' (that of Davidson et al.'s TensorFlow code)
     n_train:int=None, # keep only this many training images (None: all 50,000)
     n_valid:int=10_000, # training images held out for validation
     n_test:int=None, # keep only this many test images (None: all 10,000)
@@ -351,7 +353,7 @@ def table4(
                    min_delta=check_number(min_delta, 'min_delta', strict=False), burn_in=check_int(burn_in, 'burn_in', 0),
                    kinds=[s.strip() for s in str(kinds).split(',') if s.strip()], kappa_p=_kappa_map(kappa_p),
                    kappa_dims=int_list(kappa_dims, 'kappa_dims', 1) if str(kappa_dims).strip() else [])
-    cfg.kappa_grad = _check_kappa_grad(kappa_grad)
+    cfg.kappa_grad, cfg.init = _check_kappa_grad(kappa_grad), _check_init(init)
     if not cfg.kinds or any(s not in KINDS for s in cfg.kinds) or len(set(cfg.kinds)) < len(cfg.kinds):
         raise ValueError(f"kinds must be a comma-separated subset of {','.join(KINDS)}, got {kinds!r}")
     for name, v in (('seeds', seeds), ('warmup', warmup), ('look_ahead', look_ahead), ('max_epochs', max_epochs),
@@ -374,9 +376,9 @@ def table4(
     setup = dict(SETUP, K=cfg.k, warmup=cfg.warmup, burn_in=cfg.burn_in, look_ahead=cfg.look_ahead, min_delta=cfg.min_delta,
                  max_epochs=cfg.max_epochs, clf_patience=cfg.clf_patience, bs=cfg.bs, lr=cfg.lr,
                  n_train=len(split['train'][0]), n_valid=len(split['valid'][0]), n_test=len(split['test'][0]),
-                 p_y=[round(float(p), 6) for p in cfg.p_y], kappa_grad=kappa_grad)
+                 p_y=[round(float(p), 6) for p in cfg.p_y], kappa_grad=kappa_grad, init=init)
     old = update(out, lambda r: r.setdefault('setup', setup))['setup']
-    old = dict(kappa_grad='implicit') | old     # files written before the option existed hold the exact gradient's runs
+    old = dict(kappa_grad='implicit', init='torch') | old     # files written before these options existed hold runs of the exact gradient and PyTorch's init
     if old != setup:   # resuming under another protocol would mix two protocols in one table
         diff = sorted(k for k in set(old) | set(setup) if old.get(k) != setup.get(k))
         raise ValueError(f"out: {out} holds runs of another setup (differs in {', '.join(diff)}): pass another out, or the same options")
